@@ -1,0 +1,46 @@
+# Volx — `make run` takes a fresh machine to the app on http://127.0.0.1:8000 (SQLite),
+# `make test` runs the whole suite (SQLite; MariaDB when DATABASE_URL=mysql://…).
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+HOST   ?= 127.0.0.1:8000
+# Debian packages: mysqlclient builds against these.
+SYSTEM_PACKAGES = pkg-config libmariadb-dev
+
+.PHONY: run setup install system-packages migrate test lint
+
+run: setup
+	$(PY) manage.py runserver $(HOST)
+
+setup: install migrate
+
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "Missing Debian packages: $$missing"; \
+	    echo "Install them with: sudo apt-get install -y $$missing"; exit 1; \
+	  fi; \
+	fi
+
+$(VENV)/.installed: requirements.txt
+	$(MAKE) system-packages
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+test: install
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run

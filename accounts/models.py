@@ -1,0 +1,101 @@
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.db import models, transaction
+from django.db.models import Q
+
+from accounts.signals import user_registered
+
+
+class UserManager(BaseUserManager):
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        # E-mail addresses are unique regardless of case.
+        return (email or "").strip().lower()
+
+    def create_user(self, username: str, email: str, password: str | None = None, **extra):
+        """Register a user: the user, the free subscription and the free tokens, or nothing."""
+        with transaction.atomic(using=self.db):
+            user = self.model(username=username, email=self.normalize_email(email), **extra)
+            user.set_password(password)
+            user.save(using=self.db)
+            user_registered.send(sender=self.model, user=user)
+        return user
+
+    def create_superuser(self, username: str, email: str, password: str | None = None, **extra):
+        extra["role"] = User.Role.ADMIN
+        return self.create_user(username, email, password, **extra)
+
+    def get_by_login(self, login: str) -> "User":
+        """The user whose e-mail or username is `login` (e-mail case-insensitive)."""
+        login = (login or "").strip()
+        if "@" in login:
+            return self.get(email=self.normalize_email(login))
+        return self.get(username=login)
+
+
+class User(AbstractBaseUser):
+    class Role(models.TextChoices):
+        USER = "user", "User"
+        ADMIN = "admin", "Admin"
+
+    email = models.EmailField(max_length=255, unique=True)
+    username = models.CharField(
+        max_length=150,
+        unique=True,
+        validators=[UnicodeUsernameValidator()],
+        help_text="Letters, digits and @/./+/-/_ only.",
+    )
+    full_name = models.CharField(max_length=255, blank=True, default="")
+    avatar_url = models.URLField(max_length=500, blank=True, default="")
+    bio = models.TextField(blank=True, default="")
+    is_active = models.BooleanField(default=True)
+    is_verified = models.BooleanField(default=False)
+    role = models.CharField(max_length=5, choices=Role.choices, default=Role.USER)
+    # The wallet's cached balance. Changed only by tokens.wallet.Wallet, together with a
+    # ledger entry. NULL exists only in legacy or hand-edited rows (SPEC §2 rule 6).
+    tokens_remaining = models.IntegerField(null=True, blank=True, default=0)
+    verification_token = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 (old schema)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "username"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["email"]
+
+    class Meta:
+        db_table = "users"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(tokens_remaining__gte=0), name="users_tokens_remaining_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=["user", "admin"]), name="users_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.username
+
+    @property
+    def is_admin(self) -> bool:
+        return self.is_active and self.role == self.Role.ADMIN
+
+    # The admin site asks for these; role 'admin' is the single source of admin rights.
+    @property
+    def is_staff(self) -> bool:
+        return self.is_admin
+
+    @property
+    def is_superuser(self) -> bool:
+        return self.is_admin
+
+    def has_perm(self, perm: str, obj=None) -> bool:
+        return self.is_admin
+
+    def has_perms(self, perm_list, obj=None) -> bool:
+        return self.is_admin
+
+    def has_module_perms(self, app_label: str) -> bool:
+        return self.is_admin

@@ -1,0 +1,83 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api import MeSerializer, me_payload
+from accounts.models import User
+from tokens.models import LedgerEntry, TokenUsage
+from tokens.sync import sync_report
+from tokens.wallet import Wallet
+from volx.api import IsAdmin
+
+
+class BalanceSerializer(serializers.Serializer):
+    tokens_remaining = serializers.IntegerField()
+    tokens_limit = serializers.IntegerField()
+    tokens_used = serializers.IntegerField(help_text="max(0, tokens_limit − tokens_remaining)")
+    plan_type = serializers.CharField()
+
+
+class BalanceView(APIView):
+    @extend_schema(responses=BalanceSerializer)
+    def get(self, request):
+        remaining = Wallet(request.user).balance()
+        subscription = getattr(request.user, "subscription", None)
+        limit = subscription.tokens_limit if subscription else 0
+        return Response(
+            {
+                "tokens_remaining": remaining,
+                "tokens_limit": limit,
+                "tokens_used": max(0, limit - remaining),
+                "plan_type": subscription.plan_type if subscription else None,
+            }
+        )
+
+
+class UsageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TokenUsage
+        fields = ["id", "action", "tokens_used", "article_id", "created_at"]
+
+
+class HistoryView(generics.ListAPIView):
+    """The user's token usage, newest first."""
+
+    serializer_class = UsageSerializer
+
+    def get_queryset(self):
+        return TokenUsage.objects.filter(user=self.request.user).order_by("-created_at", "-id")
+
+
+class BonusSerializer(serializers.Serializer):
+    tokens = serializers.IntegerField(min_value=1, max_value=1_000_000_000)
+    reason = serializers.CharField(max_length=255)
+
+
+class BonusView(APIView):
+    """Admins give a user extra tokens; the allowance is untouched (rule 4)."""
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(request=BonusSerializer, responses=MeSerializer)
+    def post(self, request, user_id: int):
+        user = get_object_or_404(User, pk=user_id)
+        serializer = BonusSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        Wallet(user).credit(
+            serializer.validated_data["tokens"],
+            kind=LedgerEntry.Kind.BONUS,
+            reference=f"bonus by {request.user.username}",
+            actor=request.user,
+            note=serializer.validated_data["reason"],
+        )
+        return Response(me_payload(user))
+
+
+class TokenSyncView(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(responses=dict)
+    def get(self, request):
+        return Response(sync_report().as_dict())

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from tokens import api
+
+app_name = "tokens"
+
+urlpatterns = [
+    path("api/tokens/balance", api.BalanceView.as_view(), name="balance"),
+    path("api/tokens/history", api.HistoryView.as_view(), name="history"),
+    path("api/admin/users/<int:user_id>/bonus", api.BonusView.as_view(), name="bonus"),
+    path("api/admin/token-sync", api.TokenSyncView.as_view(), name="token-sync"),
+]
