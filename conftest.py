@@ -13,3 +13,38 @@ def pytest_collection_modifyitems(config, items):
         raise pytest.UsageError("CI=true: lock tests need DATABASE_URL=mysql://… (MariaDB)")
     for item in lock_tests:
         item.add_marker(pytest.mark.skip(reason="needs MySQL/MariaDB row locks (DATABASE_URL)"))
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def user(db):
+    from accounts.tests.factories import UserFactory
+
+    return UserFactory()
+
+
+@pytest.fixture
+def admin_user(db):
+    from accounts.tests.factories import AdminFactory
+
+    return AdminFactory()
+
+
+@pytest.fixture
+def client_for():
+    """An API client authenticated as the given user with a real JWT bearer token."""
+    from rest_framework.test import APIClient
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    def make(user):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+        return client
+
+    return make

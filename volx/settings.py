@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "corsheaders",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "tokens",
     "subscriptions",
@@ -120,6 +121,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Accounts, plans, the token wallet, AI actions and payments.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI assets served by the app itself (no CDN).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 
@@ -127,6 +132,15 @@ CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 # "add": a paid plan adds its tokens to the wallet; "reset": the wallet becomes the
 # plan's tokens and the forfeited balance is written to the ledger (SPEC §2 rule 3).
 TOKENS_ON_PLAN_CHANGE = env.str("TOKENS_ON_PLAN_CHANGE", default="add")
+
+# --- AI actions (SPEC §6) -------------------------------------------------------
+# "local": the offline extractive engine (no network, deterministic); "openai": any
+# OpenAI-compatible chat-completions server.
+AI_PROVIDER = env.str("AI_PROVIDER", default="local")
+AI_BASE_URL = env.str("AI_BASE_URL", default="https://api.openai.com/v1")
+AI_API_KEY = env.str("AI_API_KEY", default="")
+AI_MODEL = env.str("AI_MODEL", default="gpt-4o-mini")
+AI_TIMEOUT = env.float("AI_TIMEOUT", default=30.0)
 
 # --- I18n, static -------------------------------------------------------------
 LANGUAGE_CODE = "en"
