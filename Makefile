@@ -36,6 +36,7 @@ install: $(VENV)/.installed
 
 migrate: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
 
 test: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

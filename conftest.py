@@ -48,3 +48,23 @@ def client_for():
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _plan_catalogue(request):
+    """Transactional tests flush the database, and with it the plan catalogue that the
+    data migration seeded; put it back by running that migration's own seed function."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
+        import importlib
+
+        from django.apps import apps
+
+        request.getfixturevalue("transactional_db")
+        importlib.import_module("subscriptions.migrations.0002_seed_plans").seed(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Real hashers are slow by design; the tests check behaviour, not hashing cost.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

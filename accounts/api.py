@@ -4,7 +4,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, permissions, serializers, status
-from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
@@ -139,7 +138,7 @@ class LoginView(APIView):
             password=serializer.validated_data["password"],
         )
         if user is None:
-            raise AuthenticationFailed("Invalid login or password.")
+            return Response({"error": "Invalid login or password."}, status=401)
         return Response(auth_answer(user))
 
 
@@ -156,7 +155,7 @@ class RefreshView(APIView):
         try:
             serializer.is_valid(raise_exception=True)
         except TokenError as error:
-            raise AuthenticationFailed(str(error)) from error
+            return Response({"error": str(error)}, status=401)
         answer = {"token": serializer.validated_data["access"]}
         if "refresh" in serializer.validated_data:  # only when rotation is turned on
             answer["refresh"] = serializer.validated_data["refresh"]

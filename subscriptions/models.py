@@ -12,8 +12,8 @@ class Plan(models.Model):
 
     slug = models.SlugField(max_length=20, unique=True)
     name = models.CharField(max_length=50)
-    tokens = models.PositiveIntegerField(help_text="Tokens granted per billing period.")
-    articles_limit = models.PositiveIntegerField(help_text="Articles per billing period.")
+    tokens = models.IntegerField(help_text="Tokens granted per billing period.")
+    articles_limit = models.IntegerField(help_text="Articles per billing period.")
     price_monthly = models.DecimalField(max_digits=10, decimal_places=2)
     price_annual = models.DecimalField(max_digits=10, decimal_places=2)
     currency = models.CharField(max_length=3, default="USD")
@@ -23,6 +23,12 @@ class Plan(models.Model):
     class Meta:
         db_table = "plans"
         ordering = ["sort_order", "tokens"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(tokens__gte=0, articles_limit__gte=0),
+                name="plans_amounts_not_negative",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -50,8 +56,8 @@ class UserSubscription(models.Model):
     )
     plan_type = models.CharField(max_length=20, choices=PlanType.choices, default=PlanType.FREE)
     # The allowance of the current plan period. Changes only by a plan change (SPEC I3).
-    tokens_limit = models.PositiveIntegerField()
-    articles_limit = models.PositiveIntegerField()
+    tokens_limit = models.IntegerField()
+    articles_limit = models.IntegerField()
     features = models.JSONField(default=list, blank=True)
     billing_cycle = models.CharField(
         max_length=7, choices=BillingCycle.choices, default=BillingCycle.MONTHLY
@@ -66,11 +72,17 @@ class UserSubscription(models.Model):
 
     class Meta:
         db_table = "user_subscriptions"
+        # Signed INT + CHECK, not UNSIGNED: the handbook's `tokens_limit - tokens_remaining`
+        # must be allowed to go negative (a bonus) without MySQL's out-of-range error.
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(billing_cycle__in=["monthly", "annual"]),
                 name="user_subscriptions_billing_cycle_valid",
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(tokens_limit__gte=0, articles_limit__gte=0),
+                name="user_subscriptions_limits_not_negative",
+            ),
         ]
 
     def __str__(self) -> str:

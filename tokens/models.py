@@ -65,7 +65,7 @@ class TokenHold(models.Model):
         RELEASED = "released"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    amount = models.PositiveIntegerField()
+    amount = models.IntegerField()
     action = models.CharField(max_length=50)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.HELD)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -73,6 +73,11 @@ class TokenHold(models.Model):
 
     class Meta:
         db_table = "token_holds"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0), name="token_holds_amount_positive"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"hold {self.amount} for {self.action} ({self.status})"
@@ -87,15 +92,20 @@ class TokenUsage(models.Model):
     article = models.ForeignKey(
         "articles.Article", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    tokens_used = models.PositiveIntegerField()
+    tokens_used = models.IntegerField()
     action = models.CharField(max_length=50)
     # What the AI provider itself reported, when it reports anything.
-    provider_tokens = models.PositiveIntegerField(null=True, blank=True)
+    provider_tokens = models.IntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         db_table = "token_usage_history"
         verbose_name_plural = "token usage"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(tokens_used__gte=0), name="token_usage_tokens_used_not_negative"
+            )
+        ]
         indexes = [
             models.Index(fields=["user", "created_at"], name="tuh_user_created_idx"),
             models.Index(fields=["created_at"], name="tuh_created_idx"),

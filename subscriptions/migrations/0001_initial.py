@@ -20,8 +20,8 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('slug', models.SlugField(max_length=20, unique=True)),
                 ('name', models.CharField(max_length=50)),
-                ('tokens', models.PositiveIntegerField(help_text='Tokens granted per billing period.')),
-                ('articles_limit', models.PositiveIntegerField(help_text='Articles per billing period.')),
+                ('tokens', models.IntegerField(help_text='Tokens granted per billing period.')),
+                ('articles_limit', models.IntegerField(help_text='Articles per billing period.')),
                 ('price_monthly', models.DecimalField(decimal_places=2, max_digits=10)),
                 ('price_annual', models.DecimalField(decimal_places=2, max_digits=10)),
                 ('currency', models.CharField(default='USD', max_length=3)),
@@ -31,6 +31,7 @@ class Migration(migrations.Migration):
             options={
                 'db_table': 'plans',
                 'ordering': ['sort_order', 'tokens'],
+                'constraints': [models.CheckConstraint(condition=models.Q(('articles_limit__gte', 0), ('tokens__gte', 0)), name='plans_amounts_not_negative')],
             },
         ),
         migrations.CreateModel(
@@ -38,8 +39,8 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('plan_type', models.CharField(choices=[('free', 'Free'), ('starter', 'Starter'), ('grow', 'Grow'), ('professional', 'Professional'), ('business', 'Business'), ('enterprise', 'Enterprise')], default='free', max_length=20)),
-                ('tokens_limit', models.PositiveIntegerField()),
-                ('articles_limit', models.PositiveIntegerField()),
+                ('tokens_limit', models.IntegerField()),
+                ('articles_limit', models.IntegerField()),
                 ('features', models.JSONField(blank=True, default=list)),
                 ('billing_cycle', models.CharField(choices=[('monthly', 'Monthly'), ('annual', 'Annual')], default='monthly', max_length=7)),
                 ('is_active', models.BooleanField(default=True)),
@@ -53,7 +54,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'db_table': 'user_subscriptions',
-                'constraints': [models.CheckConstraint(condition=models.Q(('billing_cycle__in', ['monthly', 'annual'])), name='user_subscriptions_billing_cycle_valid')],
+                'constraints': [models.CheckConstraint(condition=models.Q(('billing_cycle__in', ['monthly', 'annual'])), name='user_subscriptions_billing_cycle_valid'), models.CheckConstraint(condition=models.Q(('articles_limit__gte', 0), ('tokens_limit__gte', 0)), name='user_subscriptions_limits_not_negative')],
             },
         ),
     ]

@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
             name='TokenHold',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.PositiveIntegerField()),
+                ('amount', models.IntegerField()),
                 ('action', models.CharField(max_length=50)),
                 ('status', models.CharField(choices=[('held', 'Held'), ('settled', 'Settled'), ('released', 'Released')], default='held', max_length=10)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
@@ -28,6 +28,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'db_table': 'token_holds',
+                'constraints': [models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='token_holds_amount_positive')],
             },
         ),
         migrations.CreateModel(
@@ -55,9 +56,9 @@ class Migration(migrations.Migration):
             name='TokenUsage',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('tokens_used', models.PositiveIntegerField()),
+                ('tokens_used', models.IntegerField()),
                 ('action', models.CharField(max_length=50)),
-                ('provider_tokens', models.PositiveIntegerField(blank=True, null=True)),
+                ('provider_tokens', models.IntegerField(blank=True, null=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('article', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='articles.article')),
                 ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='token_usage', to=settings.AUTH_USER_MODEL)),
@@ -66,6 +67,7 @@ class Migration(migrations.Migration):
                 'verbose_name_plural': 'token usage',
                 'db_table': 'token_usage_history',
                 'indexes': [models.Index(fields=['user', 'created_at'], name='tuh_user_created_idx'), models.Index(fields=['created_at'], name='tuh_created_idx')],
+                'constraints': [models.CheckConstraint(condition=models.Q(('tokens_used__gte', 0)), name='token_usage_tokens_used_not_negative')],
             },
         ),
     ]
