@@ -1,6 +1,10 @@
 from django.contrib import admin
+from django.contrib.auth.models import Group
 
 from accounts.models import User
+
+# Admin rights come from users.role alone; Django's groups are not used.
+admin.site.unregister(Group)
 
 
 @admin.register(User)

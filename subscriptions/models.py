@@ -1,6 +1,11 @@
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from accounts.models import User
 from tokens.models import LedgerEntry
 from tokens.wallet import Wallet
 
@@ -40,6 +45,11 @@ class Plan(models.Model):
 class BillingCycle(models.TextChoices):
     MONTHLY = "monthly"
     ANNUAL = "annual"
+
+
+def cycle_length(billing_cycle: str) -> timedelta:
+    """One billing period: 30 days monthly, 365 days annual (SPEC §2 rule 10)."""
+    return timedelta(days=365 if billing_cycle == BillingCycle.ANNUAL else 30)
 
 
 class UserSubscription(models.Model):
@@ -156,3 +166,131 @@ class UserSubscription(models.Model):
             locked.save(update_fields=[*fields, *period, "updated_at"])
             self.refresh_from_db()
             return True
+
+    # --- paid periods: confirmation, refund, renewal, expiry ------------------
+
+    SNAPSHOT_FIELDS = [
+        "plan_type", "tokens_limit", "articles_limit", "features", "billing_cycle",
+        "auto_renew", "payment_method", "payment_id", "expires_at",
+    ]  # fmt: skip
+
+    def snapshot(self) -> dict:
+        """The plan fields as they are now, for a refund to put back."""
+        data = {field: getattr(self, field) for field in self.SNAPSHOT_FIELDS}
+        data["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
+        return data
+
+    def apply_payment(self, payment) -> None:
+        """A confirmed payment (rule 3): its plan, its grant, its billing period.
+
+        An unexpired period of the same plan is extended rather than restarted.
+        """
+        plan = Plan.objects.get(slug=payment.to_plan)
+        now = timezone.now()
+        same_plan_running = (
+            self.plan_type == plan.slug and self.expires_at and self.expires_at > now
+        )
+        start = self.expires_at if same_plan_running else now
+        self.change_plan(
+            plan,
+            reference=payment.ledger_key,
+            idempotency_key=payment.ledger_key,
+            actor=payment.decided_by,
+            billing_cycle=payment.billing_cycle,
+            expires_at=start + cycle_length(payment.billing_cycle),
+            payment_method=payment.method,
+            payment_id=str(payment.pk),
+        )
+
+    def revert_payment(self, payment) -> None:
+        """Refund (rule 11): if `payment` set the current plan, restore the one it replaced.
+
+        A later payment that has since replaced the plan is left alone; only the refunded
+        payment's tokens are taken back (by the payment, through the wallet).
+        """
+        locked = type(self).objects.select_for_update().get(pk=self.pk)
+        if locked.payment_id != str(payment.pk) or not payment.previous_subscription:
+            return
+        previous = dict(payment.previous_subscription)
+        previous["expires_at"] = parse_datetime(previous["expires_at"] or "") or None
+        for field, value in previous.items():
+            setattr(locked, field, value)
+        locked.save(update_fields=[*previous, "updated_at"])
+        self.refresh_from_db()
+
+    def renew(self, *, reference: str, idempotency_key: str) -> bool:
+        """Rule 10: the plan's tokens again (rule 3) and one more billing period.
+
+        Returns False when `idempotency_key` (e.g. the provider's invoice id) was applied.
+        """
+        plan = Plan.objects.get(slug=self.plan_type)
+        now = timezone.now()
+        start = self.expires_at if self.expires_at and self.expires_at > now else now
+        return self.change_plan(
+            plan,
+            reference=reference,
+            idempotency_key=idempotency_key,
+            expires_at=start + cycle_length(self.billing_cycle),
+        )
+
+    def expire(self, *, now: datetime, policy: str) -> bool:
+        """Rule 9: a paid period that ended drops to the free plan. Call it holding the
+        user's row lock; re-checks under the subscription's lock, so it applies once.
+
+        policy "keep" leaves the wallet alone; "forfeit" takes it (a ledger entry).
+        """
+        locked = type(self).objects.select_for_update().get(pk=self.pk)
+        if locked.plan_type == FREE_PLAN or not locked.expires_at or locked.expires_at > now:
+            return False
+        if policy == "forfeit":
+            Wallet(self.user_id).forfeit(
+                reference=f"expiry:{locked.plan_type}", note="paid period ended"
+            )
+        free = Plan.objects.get(slug=FREE_PLAN)
+        locked.plan_type = free.slug
+        locked.tokens_limit = free.tokens
+        locked.articles_limit = free.articles_limit
+        locked.features = free.features
+        locked.billing_cycle = BillingCycle.MONTHLY
+        locked.auto_renew = False
+        locked.expires_at = None
+        locked.save(
+            update_fields=[
+                "plan_type",
+                "tokens_limit",
+                "articles_limit",
+                "features",
+                "billing_cycle",
+                "auto_renew",
+                "expires_at",
+                "updated_at",
+            ]  # fmt: skip
+        )
+        self.refresh_from_db()
+        return True
+
+    @classmethod
+    def expire_due(cls, *, now: datetime | None = None) -> int:
+        """Expire every paid subscription past its period (rule 9); returns how many.
+
+        Safe on several hosts at once: a user row another run holds is skipped (SKIP
+        LOCKED) and the expiry re-checks under the lock, so each one is handled once.
+        An auto-renewing subscription gets AUTO_RENEW_GRACE_HOURS for its renewal to arrive.
+        """
+        now = now or timezone.now()
+        grace = timedelta(hours=settings.AUTO_RENEW_GRACE_HOURS)
+        due = (
+            cls.objects.exclude(plan_type=FREE_PLAN)
+            .filter(expires_at__lte=now)
+            .filter(models.Q(auto_renew=False) | models.Q(expires_at__lte=now - grace))
+            .values_list("pk", "user_id")
+        )
+        expired = 0
+        for pk, user_id in list(due):
+            with transaction.atomic():
+                users = User.objects.select_for_update(skip_locked=True).filter(pk=user_id)
+                if users.values_list("pk", flat=True).first() is None:
+                    continue  # another host holds this user: it handles the expiry
+                subscription = cls.objects.get(pk=pk)
+                expired += subscription.expire(now=now, policy=settings.EXPIRED_TOKENS_POLICY)
+        return expired

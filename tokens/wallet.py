@@ -111,6 +111,31 @@ class Wallet:
                 )
             return entry
 
+    def debit_up_to(
+        self,
+        amount: int,
+        *,
+        kind: str,
+        reference: str = "",
+        idempotency_key: str | None = None,
+        actor: User | None = None,
+        note: str = "",
+    ) -> LedgerEntry:
+        """Take back up to `amount` without going below 0 (a refund reversal, rule 11).
+
+        The shortfall is written in the entry's note; at a balance of 0 the entry has
+        delta 0, so the reversal and what could not be taken back are still on record.
+        """
+        _require_positive(amount)
+        with transaction.atomic():
+            balance = self._lock()
+            if idempotency_key and (done := self._entry_with_key(idempotency_key)):
+                return done
+            taken = min(balance, amount)
+            if taken < amount:
+                note = f"{note} (shortfall {amount - taken}: balance was {balance})".strip()
+            return self._write(balance, -taken, kind, reference, idempotency_key, actor, note)
+
     def forfeit(self, *, reference: str = "", note: str = "", actor: User | None = None):
         """Take the whole balance (plan reset, expiry with forfeit). None when already 0."""
         with transaction.atomic():

@@ -132,6 +132,32 @@ CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 # "add": a paid plan adds its tokens to the wallet; "reset": the wallet becomes the
 # plan's tokens and the forfeited balance is written to the ledger (SPEC §2 rule 3).
 TOKENS_ON_PLAN_CHANGE = env.str("TOKENS_ON_PLAN_CHANGE", default="add")
+# "keep": an expired paid plan keeps its wallet; "forfeit": the wallet is taken (rule 9).
+EXPIRED_TOKENS_POLICY = env.str("EXPIRED_TOKENS_POLICY", default="keep")
+# How long an auto-renewing subscription waits for its renewal payment before expiring.
+AUTO_RENEW_GRACE_HOURS = env.int("AUTO_RENEW_GRACE_HOURS", default=72)
+
+# --- Payments (SPEC §7) -----------------------------------------------------------
+# Where the app is reached by users' browsers: return URLs for Stripe and PayPal.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+BANK_TRANSFER_BANK_NAME = env.str("BANK_TRANSFER_BANK_NAME", default="")
+BANK_TRANSFER_ACCOUNT_NAME = env.str("BANK_TRANSFER_ACCOUNT_NAME", default="")
+BANK_TRANSFER_ACCOUNT_NUMBER = env.str("BANK_TRANSFER_ACCOUNT_NUMBER", default="")
+BANK_TRANSFER_SWIFT = env.str("BANK_TRANSFER_SWIFT", default="")
+BANK_TRANSFER_INSTRUCTIONS = env.str(
+    "BANK_TRANSFER_INSTRUCTIONS",
+    default="Put the reference code in the transfer memo; an admin approves the payment "
+    "when the money arrives.",
+)
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)  # seconds
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # tests: a local fake Stripe
+PAYPAL_MODE = env.str("PAYPAL_MODE", default="sandbox")  # sandbox | live
+PAYPAL_CLIENT_ID = env.str("PAYPAL_CLIENT_ID", default="")
+PAYPAL_CLIENT_SECRET = env.str("PAYPAL_CLIENT_SECRET", default="")
+PAYPAL_WEBHOOK_ID = env.str("PAYPAL_WEBHOOK_ID", default="")
+PAYPAL_API_BASE = env.str("PAYPAL_API_BASE", default="")  # tests: a local fake PayPal
 
 # --- AI actions (SPEC §6) -------------------------------------------------------
 # "local": the offline extractive engine (no network, deterministic); "openai": any

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("subscriptions.urls")),
     path("", include("tokens.urls")),
     path("", include("articles.urls")),
+    path("", include("payments.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

@@ -1,0 +1,154 @@
+from django.contrib import admin, messages
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from payments.models import Payment, PaymentAlreadyDecided, WebhookEvent
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = [
+        "reference_code", "user", "to_plan", "billing_cycle", "amount", "currency", "method",
+        "status", "needs_review", "created_at",
+    ]  # fmt: skip
+    list_filter = ["status", "method", "needs_review"]
+    search_fields = ["reference_code", "user__email", "user__username"]
+    list_select_related = ["user"]
+    show_full_result_count = False
+    ordering = ["-created_at", "-id"]
+    actions = ["approve_payments", "reject_payments"]
+    change_form_template = "admin/payments/payment/change_form.html"
+    readonly_fields = [f.name for f in Payment._meta.fields]
+
+    # Payments are records of money: they are decided, never added or deleted by hand.
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Approve selected payments")
+    def approve_payments(self, request, queryset):
+        if request.POST.get("post") != "yes":
+            return self._confirmation(request, queryset, "approve_payments")
+        for payment in queryset:
+            self._approve(request, payment)
+        return None
+
+    @admin.action(description="Reject selected payments")
+    def reject_payments(self, request, queryset):
+        reason = request.POST.get("reason", "").strip()
+        if request.POST.get("post") != "yes" or not reason:
+            return self._confirmation(
+                request, queryset, "reject_payments", missing_reason="post" in request.POST
+            )
+        for payment in queryset:
+            self._reject(request, payment, reason)
+        return None
+
+    def get_urls(self):
+        own = [
+            path("<int:pk>/approve/", self.admin_site.admin_view(self.approve_view),
+                 name="payments_payment_approve"),
+            path("<int:pk>/reject/", self.admin_site.admin_view(self.reject_view),
+                 name="payments_payment_reject"),
+        ]  # fmt: skip
+        return own + super().get_urls()
+
+    def approve_view(self, request, pk: int):
+        """The Approve button of a payment's page: confirm (GET), then approve (POST)."""
+        payment = get_object_or_404(Payment, pk=pk)
+        if request.method != "POST" or request.POST.get("post") != "yes":
+            return self._confirmation(request, [payment], "approve_payments", single=True)
+        self._approve(request, payment)
+        return redirect(reverse("admin:payments_payment_change", args=[pk]))
+
+    def reject_view(self, request, pk: int):
+        payment = get_object_or_404(Payment, pk=pk)
+        reason = request.POST.get("reason", "").strip()
+        if request.method != "POST" or request.POST.get("post") != "yes" or not reason:
+            return self._confirmation(
+                request, [payment], "reject_payments", single=True,
+                missing_reason=request.method == "POST",
+            )  # fmt: skip
+        self._reject(request, payment, reason)
+        return redirect(reverse("admin:payments_payment_change", args=[pk]))
+
+    def _approve(self, request, payment: Payment) -> None:
+        if payment.method != Payment.Method.BANK_TRANSFER:
+            self.message_user(
+                request,
+                f"Skipped {payment.reference_code}: {payment.get_method_display()} payments "
+                "are confirmed by the provider's verified notification.",
+                messages.WARNING,
+            )
+            return
+        try:
+            payment.confirm(by=request.user)
+        except PaymentAlreadyDecided as error:
+            self.message_user(
+                request,
+                f"Skipped {payment.reference_code}: already {error.payment.status}.",
+                messages.WARNING,
+            )
+        except Exception as error:  # one failure must not hide the other payments' results
+            self.message_user(request, f"Failed {payment.reference_code}: {error}", messages.ERROR)
+        else:
+            payment.user.refresh_from_db()
+            self.message_user(
+                request,
+                f"Approved {payment.reference_code}: {payment.user} is on {payment.to_plan} "
+                f"with {payment.user.tokens_remaining:,} tokens.",
+                messages.SUCCESS,
+            )
+
+    def _reject(self, request, payment: Payment, reason: str) -> None:
+        try:
+            payment.reject(by=request.user, reason=reason)
+        except PaymentAlreadyDecided as error:
+            self.message_user(
+                request,
+                f"Skipped {payment.reference_code}: already {error.payment.status}.",
+                messages.WARNING,
+            )
+        else:
+            self.message_user(request, f"Rejected {payment.reference_code}.", messages.SUCCESS)
+
+    def _confirmation(self, request, payments, action: str, *, single=False, missing_reason=False):
+        return TemplateResponse(
+            request,
+            "admin/payments/payment/action_confirmation.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Approve payments" if action == "approve_payments" else "Reject payments",
+                "payments": list(payments),
+                "action": action,
+                "approve": action == "approve_payments",
+                "single": single,
+                "missing_reason": missing_reason,
+            },
+        )
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "provider", "type", "event_id", "processed_at", "has_error"]
+    list_filter = ["provider", "type"]
+    search_fields = ["event_id"]
+    show_full_result_count = False
+    readonly_fields = [f.name for f in WebhookEvent._meta.fields]
+
+    @admin.display(boolean=True, description="error")
+    def has_error(self, event: WebhookEvent) -> bool:
+        return bool(event.error)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

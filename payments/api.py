@@ -1,0 +1,163 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api import MeSerializer, me_payload
+from payments.gateways import GatewayError
+from payments.methods import bank_details, missing_settings
+from payments.models import Payment, PaymentAlreadyDecided
+from subscriptions.models import BillingCycle, Plan
+from volx.api import IsAdmin
+
+ErrorSerializer = inline_serializer("PaymentError", {"error": serializers.CharField()})
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Payment
+        fields = [
+            "id", "status", "method", "from_plan", "to_plan", "billing_cycle", "amount",
+            "currency", "reference_code", "checkout_url", "needs_review", "created_at",
+        ]  # fmt: skip
+
+
+class UpgradeSerializer(serializers.Serializer):
+    plan = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Plan.objects.filter(price_monthly__gt=0)
+    )
+    billing_cycle = serializers.ChoiceField(choices=BillingCycle.choices)
+    payment_method = serializers.ChoiceField(choices=Payment.Method.choices)
+
+
+class UpgradeAnswerSerializer(serializers.Serializer):
+    payment = PaymentSerializer()
+    checkout_url = serializers.CharField(allow_null=True)
+    bank_transfer = serializers.DictField(required=False)
+
+
+def start_checkout(payment: Payment) -> str | None:
+    """Send the user where they pay: the provider's page, or nowhere for a bank transfer."""
+    if payment.method == Payment.Method.STRIPE:
+        from payments.gateways import stripe
+
+        return stripe.start_checkout(payment)
+    if payment.method == Payment.Method.PAYPAL:
+        from payments.gateways import paypal
+
+        return paypal.start_checkout(payment)
+    return None
+
+
+class UpgradePlanView(APIView):
+    """Start a plan purchase: a pending payment. It never changes a plan or a balance;
+    only verified money does (SPEC §2 rule 7)."""
+
+    @extend_schema(
+        request=UpgradeSerializer,
+        responses={
+            201: UpgradeAnswerSerializer,
+            400: OpenApiResponse(description="Unknown plan, cycle or method"),
+            502: ErrorSerializer,
+            503: ErrorSerializer,
+        },
+    )
+    def post(self, request):
+        serializer = UpgradeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        method = serializer.validated_data["payment_method"]
+        if missing := missing_settings(method):
+            return Response(
+                {"error": f"{method} is not configured: set {', '.join(missing)}.",
+                 "missing_settings": missing},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )  # fmt: skip
+        payment = Payment.start(
+            request.user,
+            serializer.validated_data["plan"],
+            billing_cycle=serializer.validated_data["billing_cycle"],
+            method=method,
+        )
+        try:
+            checkout_url = start_checkout(payment)
+        except GatewayError as error:
+            payment.reject(reason=f"checkout failed: {error}", status=Payment.Status.FAILED)
+            return Response({"error": f"{method}: {error}"}, status=status.HTTP_502_BAD_GATEWAY)
+        payment.refresh_from_db()
+        answer = {"payment": PaymentSerializer(payment).data, "checkout_url": checkout_url}
+        if method == Payment.Method.BANK_TRANSFER:
+            answer["bank_transfer"] = {**bank_details(), "reference_code": payment.reference_code}
+        return Response(answer, status=status.HTTP_201_CREATED)
+
+
+class PaymentListView(generics.ListAPIView):
+    serializer_class = PaymentSerializer
+
+    def get_queryset(self):
+        return Payment.objects.filter(user=self.request.user)
+
+
+class PaymentDetailView(generics.RetrieveAPIView):
+    serializer_class = PaymentSerializer
+
+    def get_queryset(self):
+        return Payment.objects.filter(user=self.request.user)  # another user's → 404
+
+
+class ApproveAnswerSerializer(serializers.Serializer):
+    payment = PaymentSerializer()
+    user = MeSerializer()
+
+
+def decided(payment: Payment) -> Response:
+    return Response(
+        {"error": f"Payment is already {payment.status}.", "status": payment.status},
+        status=status.HTTP_409_CONFLICT,
+    )
+
+
+class ApprovePaymentView(APIView):
+    """An admin confirms that a bank transfer arrived. Exactly once: 409 if decided."""
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(request=None, responses={200: ApproveAnswerSerializer, 409: ErrorSerializer})
+    def post(self, request, pk: int):
+        payment = get_object_or_404(Payment, pk=pk)
+        if payment.method != Payment.Method.BANK_TRANSFER:
+            return Response(
+                {"error": f"{payment.get_method_display()} payments are confirmed by the "
+                 "provider's verified notification, not by hand."},
+                status=status.HTTP_409_CONFLICT,
+            )  # fmt: skip
+        try:
+            payment.confirm(by=request.user)
+        except PaymentAlreadyDecided as error:
+            return decided(error.payment)
+        return Response(
+            {"payment": PaymentSerializer(payment).data, "user": me_payload(payment.user)}
+        )
+
+
+class RejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=255)
+
+
+class RejectPaymentView(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(
+        request=RejectSerializer,
+        responses={200: inline_serializer("RejectAnswer", {"payment": PaymentSerializer()}),
+                   409: ErrorSerializer},
+    )  # fmt: skip
+    def post(self, request, pk: int):
+        payment = get_object_or_404(Payment, pk=pk)
+        serializer = RejectSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            payment.reject(by=request.user, reason=serializer.validated_data["reason"])
+        except PaymentAlreadyDecided as error:
+            return decided(error.payment)
+        return Response({"payment": PaymentSerializer(payment).data})

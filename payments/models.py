@@ -1,0 +1,228 @@
+import secrets
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from payments.signals import payment_confirmed, payment_refunded
+from subscriptions.models import BillingCycle, Plan
+from tokens.models import LedgerEntry
+from tokens.wallet import Wallet
+
+# No 0/O/1/I: the code is typed by hand into a bank transfer memo.
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+
+def new_reference_code() -> str:
+    return "VOLX-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+
+
+class PaymentAlreadyDecided(Exception):
+    """The payment is no longer pending: a repeated or concurrent decision changes nothing."""
+
+    def __init__(self, payment: "Payment"):
+        self.payment = payment
+        super().__init__(f"payment {payment.pk} is already {payment.status}")
+
+
+class Payment(models.Model):
+    class Method(models.TextChoices):
+        BANK_TRANSFER = "bank_transfer", "Bank transfer"
+        STRIPE = "stripe", "Stripe"
+        PAYPAL = "paypal", "PayPal"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+        REFUNDED = "refunded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="payments"
+    )
+    from_plan = models.CharField(max_length=20)
+    to_plan = models.CharField(max_length=20)
+    billing_cycle = models.CharField(max_length=7, choices=BillingCycle.choices)
+    # From the plan's price when the payment was created; what the provider must match.
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    method = models.CharField(max_length=20, choices=Method.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    reference_code = models.CharField(max_length=20, unique=True, default=new_reference_code)
+    # Provider references: Stripe Checkout Session id / PayPal payment id; the money
+    # movement (Stripe PaymentIntent, PayPal sale); Stripe subscription for renewals.
+    provider_reference = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    provider_transaction_id = models.CharField(
+        max_length=255, blank=True, default="", db_index=True
+    )
+    provider_subscription_id = models.CharField(
+        max_length=255, blank=True, default="", db_index=True
+    )
+    checkout_url = models.URLField(max_length=2000, blank=True, default="")
+    needs_review = models.BooleanField(
+        default=False, help_text="The provider's amount or currency did not match: no grant."
+    )
+    reason = models.CharField(max_length=255, blank=True, default="")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The admin who approved or rejected it (empty when a provider confirmed it).",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # Filled at confirmation, used by a refund: the tokens granted and the subscription
+    # as it was before, so the refund can put both back (rule 11).
+    granted_tokens = models.IntegerField(default=0)
+    previous_subscription = models.JSONField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "payments"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="payments_user_created_idx"),
+            models.Index(fields=["status", "method", "created_at"], name="payments_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference_code} {self.to_plan} {self.amount} {self.currency} ({self.status})"
+
+    @classmethod
+    def start(cls, user, plan: Plan, *, billing_cycle: str, method: str) -> "Payment":
+        """A pending payment for `plan` at the plan's current price. Grants nothing."""
+        return cls.objects.create(
+            user=user,
+            from_plan=user.subscription.plan_type,
+            to_plan=plan.slug,
+            billing_cycle=billing_cycle,
+            amount=plan.price(billing_cycle),
+            currency=plan.currency,
+            method=method,
+        )
+
+    @property
+    def plan(self) -> Plan:
+        return Plan.objects.get(slug=self.to_plan)
+
+    @property
+    def ledger_key(self) -> str:
+        return f"payment:{self.pk}"
+
+    def confirm(self, *, by=None, transaction_id: str = "") -> None:
+        """Verified money: pending → approved, the plan change and its grant, exactly once.
+
+        Every confirmation path (admin approval, Stripe webhook, PayPal execution or
+        webhook) ends here. Raises PaymentAlreadyDecided if the payment is not pending.
+        """
+        with transaction.atomic():
+            Wallet(self.user_id).lock()  # lock order: the user row first
+            payment = self._locked_pending()
+            subscription = self.user.subscription
+            payment.previous_subscription = subscription.snapshot()
+            payment.status = self.Status.APPROVED
+            payment.decided_by = by
+            payment.decided_at = timezone.now()
+            if transaction_id:
+                payment.provider_transaction_id = transaction_id
+            # The subscription app applies rule 3 and the billing period, in this transaction.
+            payment_confirmed.send(sender=Payment, payment=payment)
+            grant = LedgerEntry.objects.filter(
+                user_id=self.user_id, idempotency_key=payment.ledger_key
+            ).first()
+            payment.granted_tokens = grant.delta if grant else 0
+            payment.save()
+        self.refresh_from_db()
+
+    def reject(self, *, by=None, reason: str = "", status: str = Status.REJECTED) -> None:
+        """Pending → rejected (or failed / cancelled); nothing is granted."""
+        with transaction.atomic():
+            payment = self._locked_pending()
+            payment.status = status
+            payment.decided_by = by
+            payment.decided_at = timezone.now()
+            payment.reason = reason[:255]
+            payment.save(
+                update_fields=["status", "decided_by", "decided_at", "reason", "updated_at"]
+            )
+        self.refresh_from_db()
+
+    def refund(self, *, reason: str = "") -> bool:
+        """Rule 11: reverse the grant (never below 0) and put the plan back. Idempotent.
+
+        A refund that arrives before the confirmation (providers do not promise an order)
+        marks the pending payment refunded, so the later confirmation grants nothing and
+        both orders end in the same state. Returns False if already refunded.
+        """
+        with transaction.atomic():
+            Wallet(self.user_id).lock()
+            payment = Payment.objects.select_for_update().get(pk=self.pk)
+            if payment.status == self.Status.REFUNDED:
+                return False
+            was_approved = payment.status == self.Status.APPROVED
+            payment.status = self.Status.REFUNDED
+            payment.refunded_at = timezone.now()
+            payment.reason = reason[:255]
+            payment.save(update_fields=["status", "refunded_at", "reason", "updated_at"])
+            if was_approved:
+                if payment.granted_tokens > 0:
+                    Wallet(self.user_id).debit_up_to(
+                        payment.granted_tokens,
+                        kind=LedgerEntry.Kind.REFUND,
+                        reference=payment.ledger_key,
+                        idempotency_key=f"refund:{payment.pk}",
+                        note=f"refund of {payment.reference_code}",
+                    )
+                payment_refunded.send(sender=Payment, payment=payment)
+        self.refresh_from_db()
+        return True
+
+    def flag_for_review(self, reason: str) -> None:
+        """The provider reported something that does not match: keep pending, grant nothing."""
+        Payment.objects.filter(pk=self.pk).update(
+            needs_review=True, reason=reason[:255], updated_at=timezone.now()
+        )
+        self.refresh_from_db()
+
+    def _locked_pending(self) -> "Payment":
+        payment = Payment.objects.select_for_update().get(pk=self.pk)
+        if payment.status != self.Status.PENDING:
+            raise PaymentAlreadyDecided(payment)
+        return payment
+
+
+class WebhookEvent(models.Model):
+    """Every provider event, stored under its unique id before it is processed.
+
+    A duplicate delivery finds the row and is ignored; a failure is recorded here and the
+    event can be processed again.
+    """
+
+    class Provider(models.TextChoices):
+        STRIPE = "stripe"
+        PAYPAL = "paypal"
+
+    provider = models.CharField(max_length=10, choices=Provider.choices)
+    event_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "webhook_events"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "event_id"], name="webhook_events_unique_event"
+            )
+        ]
+        indexes = [models.Index(fields=["received_at"], name="webhook_events_received_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.type} {self.event_id}"

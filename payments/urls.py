@@ -1,0 +1,13 @@
+from django.urls import path
+
+from payments import api
+
+app_name = "payments"
+
+urlpatterns = [
+    path("api/auth/upgrade-plan", api.UpgradePlanView.as_view(), name="upgrade-plan"),
+    path("api/payments", api.PaymentListView.as_view(), name="list"),
+    path("api/payments/<int:pk>", api.PaymentDetailView.as_view(), name="detail"),
+    path("api/admin/payments/<int:pk>/approve", api.ApprovePaymentView.as_view(), name="approve"),
+    path("api/admin/payments/<int:pk>/reject", api.RejectPaymentView.as_view(), name="reject"),
+]
