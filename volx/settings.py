@@ -77,7 +77,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
             "isolation_level": "read committed",
         }
     )
-    DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+    DATABASES["default"]["TEST"] = {
+        "CHARSET": "utf8mb4",
+        "COLLATION": "utf8mb4_unicode_ci",
+        # Separate test runs sharing one server (CI, a developer) need separate databases.
+        "NAME": env.str("TEST_DATABASE_NAME", default=None),
+    }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite has no row locks: IMMEDIATE makes every transaction take the write lock
     # up front, so concurrent debits queue instead of failing with "database is locked".
