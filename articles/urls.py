@@ -1,3 +1,16 @@
+from django.urls import path
+
+from articles import api
+from articles.actions import ACTIONS
+
 app_name = "articles"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("api/articles", api.ArticleListView.as_view(), name="list"),
+    path("api/articles/<int:pk>", api.ArticleDetailView.as_view(), name="detail"),
+    *(
+        # /api/ai/generate-seo-title → name "articles:generate_seo_title"
+        path(f"api/ai/{action.slug}", api.AIActionView.as_view(ai_action=action), name=action.name)
+        for action in ACTIONS.values()
+    ),
+]

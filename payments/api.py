@@ -9,9 +9,8 @@ from payments.gateways import GatewayError
 from payments.methods import bank_details, missing_settings
 from payments.models import Payment, PaymentAlreadyDecided
 from subscriptions.models import BillingCycle, Plan
-from volx.api import IsAdmin
-
-ErrorSerializer = inline_serializer("PaymentError", {"error": serializers.CharField()})
+from tokens.idempotency import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
+from volx.api import ErrorSerializer, IsAdmin
 
 
 class PaymentSerializer(serializers.ModelSerializer):
@@ -56,13 +55,16 @@ class UpgradePlanView(APIView):
 
     @extend_schema(
         request=UpgradeSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
             201: UpgradeAnswerSerializer,
             400: OpenApiResponse(description="Unknown plan, cycle or method"),
             502: ErrorSerializer,
             503: ErrorSerializer,
+            **IDEMPOTENCY_RESPONSES,
         },
     )
+    @idempotent
     def post(self, request):
         serializer = UpgradeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

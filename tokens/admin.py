@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from tokens.models import LedgerEntry, TokenHold, TokenUsage
+from tokens.models import IdempotencyRecord, LedgerEntry, TokenHold, TokenUsage
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -38,4 +38,12 @@ class TokenUsageAdmin(ReadOnlyAdmin):
 class TokenHoldAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "user", "action", "amount", "status", "closed_at"]
     list_filter = ["status"]
+    list_select_related = ["user"]
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "user", "key", "status", "response_status"]
+    list_filter = ["status"]
+    search_fields = ["key", "user__email", "user__username"]
     list_select_related = ["user"]

@@ -1,5 +1,8 @@
+from datetime import timedelta
+
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 
 
 class LedgerEntry(models.Model):
@@ -113,3 +116,86 @@ class TokenUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.tokens_used}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a request sent with an `Idempotency-Key` header (SPEC §2 rule 8).
+
+    UNIQUE(user, key) decides which of several concurrent duplicates runs: the one whose
+    insert commits first. The others wait for it to be DONE and replay its answer. The
+    HTTP side (fingerprints, waiting, replaying) is in `tokens.idempotency`.
+    """
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        DONE = "done", "Done"
+
+    # Keys are promised to clients for at least this long; older records may be replaced.
+    RETENTION = timedelta(hours=24)
+    # An in-progress record this old belongs to a process that died mid-request: no
+    # request runs this long (AI actions time out in seconds), so it is taken over.
+    ABANDONED_AFTER = timedelta(minutes=10)
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(
+        max_length=64, help_text="sha256 of the method, the path and the canonical JSON body."
+    )
+    status = models.CharField(max_length=11, choices=Status.choices, default=Status.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    # Not auto_now_add: a replaced record starts a new retention period.
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        db_table = "idempotency_records"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_records_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status})"
+
+    @classmethod
+    def claim(cls, user, key: str, fingerprint: str) -> tuple["IdempotencyRecord | None", bool]:
+        """Try to become the request that runs for (user, key).
+
+        Returns (new in-progress record, True) when this call won, (the existing record,
+        False) when another request holds the key, and (None, False) when the existing
+        record was gone or outdated and has been cleared: the caller claims again.
+        The insert commits on its own, so the other requests see it at once.
+        """
+        try:
+            with transaction.atomic():
+                return cls.objects.create(user=user, key=key, fingerprint=fingerprint), True
+        except IntegrityError:
+            pass
+        existing = cls.objects.filter(user=user, key=key).first()
+        if existing is not None and existing.is_outdated():
+            cls.objects.filter(pk=existing.pk).delete()
+            return None, False
+        return existing, False
+
+    def is_outdated(self) -> bool:
+        age = timezone.now() - self.created_at
+        if self.status == self.Status.IN_PROGRESS:
+            return age > self.ABANDONED_AFTER
+        return age > self.RETENTION
+
+    def complete(self, status_code: int, body) -> None:
+        """Store the answer to replay; `body` must be JSON (what the client received)."""
+        self.status = self.Status.DONE
+        self.response_status = status_code
+        self.response_body = body
+        self.save(update_fields=["status", "response_status", "response_body"])
+
+    def abandon(self) -> None:
+        """Forget an in-progress request that ended without an answer worth replaying,
+        so that a retry with the same key runs instead of waiting forever."""
+        type(self).objects.filter(pk=self.pk, status=self.Status.IN_PROGRESS).delete()
+
+    @classmethod
+    def purge_expired(cls) -> int:
+        """Delete records past their retention (for a periodic job); returns how many."""
+        deleted, _ = cls.objects.filter(created_at__lt=timezone.now() - cls.RETENTION).delete()
+        return deleted

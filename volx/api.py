@@ -1,7 +1,13 @@
 """Project-wide API conventions: every error answer carries an `error` string."""
 
-from rest_framework import exceptions, permissions
+from rest_framework import exceptions, permissions, serializers
 from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The shape of every error answer (400s add DRF's field errors)."""
+
+    error = serializers.CharField()
 
 
 def exception_handler(exc, context):

@@ -185,3 +185,25 @@ def test_renewing_the_same_plan_extends_the_running_period(admin_user, client_fo
     sub = User.objects.get(pk=user.pk).subscription
     assert (sub.expires_at - expires).days == 30
     assert numbers(user) == (4_010_000, 4_010_000, "professional")
+
+
+class TestUpgradeIdempotency:
+    BODY = {"plan": "grow", "billing_cycle": "monthly", "payment_method": "bank_transfer"}
+
+    def test_same_key_replays_the_first_payment(self, user, client_for, bank_configured):
+        client = client_for(user)
+        first = client.post(UPGRADE, self.BODY, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+        again = client.post(UPGRADE, self.BODY, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+
+        assert first.status_code == again.status_code == 201
+        assert first.json() == again.json()
+        assert Payment.objects.filter(user=user).count() == 1
+
+    def test_same_key_other_body_is_422(self, user, client_for, bank_configured):
+        client = client_for(user)
+        client.post(UPGRADE, self.BODY, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+        other = client.post(
+            UPGRADE, {**self.BODY, "plan": "starter"}, format="json", HTTP_IDEMPOTENCY_KEY="k1"
+        )
+        assert other.status_code == 422
+        assert Payment.objects.filter(user=user).count() == 1

@@ -100,3 +100,22 @@ def test_fix_null_restores_every_null_balance_by_rule_6():
     assert balances[zero.pk] == 0  # 0 is a real balance, left alone
     assert sync_report().clean
     assert "Restored 0 NULL balance(s)." in run("--fix-null")  # idempotent
+
+
+def test_purge_idempotency_keys_deletes_only_expired_records(user):
+    from datetime import timedelta
+    from io import StringIO
+
+    from django.utils import timezone
+
+    from tokens.models import IdempotencyRecord
+
+    IdempotencyRecord.objects.create(user=user, key="old", fingerprint="f")
+    IdempotencyRecord.objects.create(user=user, key="new", fingerprint="f")
+    IdempotencyRecord.objects.filter(key="old").update(
+        created_at=timezone.now() - timedelta(hours=25)
+    )
+    out = StringIO()
+    call_command("purge_idempotency_keys", stdout=out)
+    assert "Deleted 1 expired key(s)." in out.getvalue()
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]

@@ -1,0 +1,342 @@
+"""The local provider: an offline, deterministic, extractive engine (AI_PROVIDER=local).
+
+It does not understand the text and does not pretend to. It counts words, picks
+sentences and moves clauses, which is enough to develop and demonstrate Volx without a
+model server, and its answers are the same for the same text (tests rely on that):
+
+- key terms: the most frequent words that are not stop words (English and Vietnamese
+  lists), and runs of two to four such words that repeat: Vietnamese words are mostly
+  several syllables ("công cụ tìm kiếm"), English has compounds ("search engine");
+- SEO title: the key terms, within 60 characters;
+- meta description: the leading sentences that fit in 160 characters, the next one cut
+  at a word boundary to fill the rest;
+- rewrite: whitespace normalised, long sentences split at a conjunction, a leading
+  subordinate clause moved behind its main clause and a trailing one moved in front;
+- find image: the key terms as a search query, plus a few narrower queries.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections import Counter
+from dataclasses import dataclass
+
+from articles.providers.base import (
+    DESCRIPTION_MAX,
+    TITLE_MAX,
+    Provider,
+    ProviderAnswer,
+    shorten,
+)
+
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+ENGLISH_STOP_WORDS = _word_set(
+    """a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each few
+    for from further had has have having he her here hers herself him himself his how i if
+    in into is it its itself just let me more most much must my myself no nor not now of off
+    on once one only or other our ours ourselves out over own same she should so some such
+    than that the their theirs them themselves then there these they this those through to
+    too under until up us very was we were what when where which while who whom why will
+    with would yet you your yours yourself yourselves get gets got make makes made many may
+    might every even ever still however use used using way ways"""
+)
+VIETNAMESE_STOP_WORDS = _word_set(
+    """và của là các những cho với được trong một có không này để khi từ đã sẽ thì mà như
+    cũng về đến rằng nên hay hoặc nhưng vì nếu theo tại bạn chúng tôi ta đó ra vào lại rất
+    nhiều lên bị thế nào gì đang còn vẫn chỉ cả sự việc nhất hơn đây kia ấy mình họ nó ở
+    trên dưới sau trước giữa qua bằng do nữa luôn đều mỗi rồi thật vậy"""
+)
+STOP_WORDS = ENGLISH_STOP_WORDS | VIETNAMESE_STOP_WORDS
+
+# Letters and digits (any script), with inner hyphens or apostrophes ("e-mail", "don't").
+WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
+SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\s*\n\s*")
+# Letters that only Vietnamese uses among the languages Volx serves.
+VIETNAMESE_LETTERS = re.compile(
+    r"[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]", re.IGNORECASE
+)
+MAX_PHRASE_WORDS = 4
+SMALL_TITLE_WORDS = _word_set("a an and as at but by for in nor of on or the to with")
+
+
+class LocalProvider(Provider):
+    def generate_seo_title(self, text: str) -> ProviderAnswer:
+        return ProviderAnswer(seo_title(text))
+
+    def generate_meta_description(self, text: str) -> ProviderAnswer:
+        return ProviderAnswer(meta_description(text))
+
+    def rewrite(self, text: str) -> ProviderAnswer:
+        return ProviderAnswer(rewrite(text))
+
+    def find_image(self, text: str) -> ProviderAnswer:
+        return ProviderAnswer(image_queries(text))
+
+
+# --- key terms ------------------------------------------------------------------
+
+
+@dataclass
+class _Term:
+    key: tuple[str, ...]  # lower-case words
+    count: int
+    first: int  # position of the first occurrence, for stable ties
+    forms: Counter  # surface forms as written, the most common one is shown
+
+    @property
+    def score(self) -> int:
+        # A phrase that repeats names a thing more precisely than any of its words.
+        return self.count * len(self.key)
+
+    @property
+    def shown(self) -> str:
+        return self.forms.most_common(1)[0][0]  # ties: the form written first
+
+
+def key_terms(text: str, limit: int = 5) -> list[str]:
+    """The text's key terms, most important first, as written in the text."""
+    terms: dict[tuple[str, ...], _Term] = {}
+    position = 0
+
+    def count(words: list[str], sentence_start: bool) -> None:
+        key = tuple(word.lower() for word in words)
+        term = terms.setdefault(key, _Term(key, 0, position, Counter()))
+        term.count += 1
+        # The capital of a sentence's first word says little: "Coffee is…" is still
+        # "coffee" (but a name written only there keeps its capital).
+        term.forms[" ".join(words)] += 1 if sentence_start else 2
+
+    for sentence in split_sentences(text):
+        run: list[str] = []  # the content words since the last stop word
+        for index, word in enumerate(WORD.findall(sentence)):
+            position += 1
+            if not _is_content_word(word):
+                run = []
+                continue
+            run.append(word)
+            for n in range(1, min(len(run), MAX_PHRASE_WORDS) + 1):
+                count(run[-n:], sentence_start=index + 1 == n)
+
+    ranked = sorted(
+        (t for t in terms.values() if len(t.key) == 1 or t.count >= 2),
+        key=lambda t: (-t.score, t.first),
+    )
+    chosen: list[_Term] = []
+    covered: set[str] = set()
+    for term in ranked:
+        if covered.intersection(term.key):
+            continue
+        chosen.append(term)
+        covered.update(term.key)
+        if len(chosen) == limit:
+            break
+    return [term.shown for term in chosen]
+
+
+def _is_content_word(word: str) -> bool:
+    return len(word) > 1 and not word.isdigit() and word.lower() not in STOP_WORDS
+
+
+def split_sentences(text: str) -> list[str]:
+    return [" ".join(s.split()) for s in SENTENCE_END.split(text.strip()) if s.strip()]
+
+
+def is_vietnamese(text: str) -> bool:
+    return bool(VIETNAMESE_LETTERS.search(text))
+
+
+# --- the four actions -----------------------------------------------------------
+
+
+def seo_title(text: str) -> str:
+    """The key terms as a title: "Head: term, term and term", as many as fit in 60."""
+    terms = key_terms(text, limit=4)
+    if not terms:
+        return shorten(_first_sentence(text), TITLE_MAX)
+    vietnamese = is_vietnamese(text)
+    head, rest = terms[0], terms[1:]
+    for n in range(len(rest), -1, -1):
+        title = head if n == 0 else f"{head}: {_join(rest[:n], vietnamese)}"
+        title = _capitalise_title(title, vietnamese)
+        if len(title) <= TITLE_MAX:
+            return title
+    return shorten(title, TITLE_MAX)
+
+
+def meta_description(text: str) -> str:
+    """The leading sentences that fit in 160 characters; the next one, cut at a word
+    boundary, fills the rest when there is room for a useful part of it."""
+    description = ""
+    for sentence in split_sentences(text):
+        longer = f"{description} {sentence}".strip()
+        if len(longer) <= DESCRIPTION_MAX:
+            description = longer
+            continue
+        if DESCRIPTION_MAX - len(description) >= MIN_FILL or not description:
+            description = shorten(longer, DESCRIPTION_MAX)
+        break
+    return description
+
+
+def image_queries(text: str) -> dict:
+    """A search query for a stock photo (the top key terms) and narrower alternatives."""
+    terms = key_terms(text, limit=5) or [shorten(_first_sentence(text), TITLE_MAX)]
+    query = " ".join(terms[:3])
+    candidates = [f"{terms[0]} {term}" for term in terms[1:]] + terms
+    suggestions: list[str] = []
+    for candidate in candidates:
+        if candidate != query and candidate not in suggestions:
+            suggestions.append(candidate)
+    return {"query": query, "suggestions": suggestions[:4]}
+
+
+def rewrite(text: str) -> str:
+    """The text restructured sentence by sentence; paragraphs are kept."""
+    return _Rewriter(text).run()
+
+
+# --- rewriting ------------------------------------------------------------------
+
+MIN_FILL = 40  # characters: less than that of a sentence reads as a fragment
+LONG_SENTENCE_WORDS = 25
+MIN_PART_WORDS = 6
+# Where a long sentence may be split, and how the second half then begins.
+SPLIT_POINTS = [
+    ("; ", ""),
+    (", but ", "However, "),
+    (", so ", "As a result, "),
+    (", and ", ""),
+    (", nhưng ", "Tuy nhiên, "),
+    (", nên ", "Vì vậy, "),
+    (", và ", ""),
+]
+LEADING_CLAUSE = re.compile(
+    r"^(?P<conj>If|When|Because|Although|Though|While|Since|Once|Unless|After|Before|"
+    r"Nếu|Khi|Vì|Bởi vì|Mặc dù|Trong khi|Sau khi|Trước khi) (?P<sub>[^,;]+), (?P<main>[^;]+?)"
+    r"(?P<end>[.!?…]*)$"
+)
+TRAILING_CLAUSE = re.compile(
+    r"^(?P<main>[^,;]+), (?P<conj>because|although|though|since|unless|"
+    r"vì|bởi vì|mặc dù) (?P<sub>[^;]+?)(?P<end>[.!?…]*)$"
+)
+SENTENCE_PUNCTUATION = ".!?…"
+
+
+class _Rewriter:
+    def __init__(self, text: str):
+        self.text = text
+        # Words safe to lower-case when a clause that starts with one moves behind another:
+        # common words and words the text itself writes in lower case. Any other capital
+        # may be a name ("Google ranks…"), so such a clause is left where it is.
+        self.common = STOP_WORDS | {word for word in WORD.findall(text) if word.islower()}
+
+    def run(self) -> str:
+        paragraphs = []
+        for paragraph in re.split(r"\n\s*\n", self.text.strip()):
+            lines: list[str] = []
+            for sentence in split_sentences(paragraph):
+                lines.extend(self.reorder_clauses(part) for part in self.split_long(sentence))
+            if lines:
+                paragraphs.append(_join_sentences(lines))
+        return "\n\n".join(paragraphs)
+
+    def split_long(self, sentence: str) -> list[str]:
+        """A sentence of more than 25 words split in two at the conjunction nearest its
+        middle (each half at least 6 words), recursively."""
+        if len(sentence.split()) <= LONG_SENTENCE_WORDS:
+            return [sentence]
+        middle = len(sentence) / 2
+        # Words are single-space separated here: counting spaces counts words, and the
+        # positions make that a lookup, not a scan per candidate (texts may be 20,000 chars).
+        spaces = [i for i, char in enumerate(sentence) if char == " "]
+        best: tuple[float, int, int, str] | None = None
+        for separator, opening in SPLIT_POINTS:
+            for match in re.finditer(re.escape(separator), sentence):
+                words_before = bisect_left(spaces, match.start()) + 1
+                words_after = len(spaces) - bisect_left(spaces, match.end()) + 1
+                if min(words_before, words_after) < MIN_PART_WORDS:
+                    continue
+                distance = abs(match.start() - middle)
+                if best is None or distance < best[0]:
+                    best = (distance, match.start(), match.end(), opening)
+        if best is None:
+            return [sentence]
+        _, at, after, opening = best
+        second = sentence[after:]
+        first = sentence[:at].rstrip(",;") + "."
+        if not opening:
+            second = _upper_first(second)
+        elif self.can_lower(second):
+            second = opening + _lower_first(second)
+        else:
+            second = opening + second
+        return self.split_long(first) + self.split_long(second)
+
+    def reorder_clauses(self, sentence: str) -> str:
+        """Move a subordinate clause to the other side of its main clause (of at least
+        three words): "If X, Y." → "Y if X." and "Y, because X." → "Because X, y."."""
+        if (match := LEADING_CLAUSE.match(sentence)) and len(match["main"].split()) >= 3:
+            end = match["end"] or "."
+            return f"{_upper_first(match['main'])} {match['conj'].lower()} {match['sub']}{end}"
+        match = TRAILING_CLAUSE.match(sentence)
+        if match and len(match["main"].split()) >= 3 and self.can_lower(match["main"]):
+            end = match["end"] or "."
+            main = _lower_first(match["main"])
+            return f"{_upper_first(match['conj'])} {match['sub']}, {main}{end}"
+        return sentence
+
+    def can_lower(self, clause: str) -> bool:
+        first = clause.split(" ", 1)[0]
+        return first != "I" and first[1:].islower() and first.lower() in self.common
+
+
+def _join_sentences(sentences: list[str]) -> str:
+    """Sentences joined by spaces; a line without end punctuation (a heading, a list item)
+    stays on its own line."""
+    text = ""
+    for sentence in sentences:
+        if text:
+            text += " " if text[-1] in SENTENCE_PUNCTUATION else "\n"
+        text += sentence
+    return text
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+# --- titles ---------------------------------------------------------------------
+
+
+def _join(terms: list[str], vietnamese: bool) -> str:
+    if len(terms) == 1:
+        return terms[0]
+    conjunction = "và" if vietnamese else "and"
+    return f"{', '.join(terms[:-1])} {conjunction} {terms[-1]}"
+
+
+def _capitalise_title(title: str, vietnamese: bool) -> str:
+    """English title case (small words lower, words with capitals untouched); Vietnamese
+    titles are written in sentence case."""
+    if vietnamese:
+        return _upper_first(title)
+    words = title.split(" ")
+    for i, word in enumerate(words):
+        if word.islower() and (i == 0 or word not in SMALL_TITLE_WORDS):
+            words[i] = _upper_first(word)
+    return " ".join(words)
+
+
+def _first_sentence(text: str) -> str:
+    sentences = split_sentences(text)
+    return sentences[0] if sentences else text.strip()

@@ -1,0 +1,131 @@
+"""AI_PROVIDER=openai: any server that speaks OpenAI's chat-completions protocol
+(OpenAI itself, vLLM, llama.cpp, Ollama, LM Studio…) through the official client.
+
+Every failure becomes ProviderError (HTTP 502) or ProviderTimeout (HTTP 504); the caller
+releases the hold. Retries are off: a retry would double the user's wait behind a
+request that holds their tokens, and the user can simply try again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from django.conf import settings
+from openai import APIStatusError, APITimeoutError, OpenAI, OpenAIError
+
+from articles.providers.base import (
+    DESCRIPTION_MAX,
+    TITLE_MAX,
+    Provider,
+    ProviderAnswer,
+    ProviderError,
+    ProviderTimeout,
+    shorten,
+)
+
+logger = logging.getLogger(__name__)
+
+SAME_LANGUAGE = "Write in the language of the text."
+PROMPTS = {
+    "generate_seo_title": (
+        f"You write SEO titles. Write one title for the text, at most {TITLE_MAX} "
+        f"characters. {SAME_LANGUAGE} Answer with the title only."
+    ),
+    "generate_meta_description": (
+        f"You write SEO meta descriptions. Write one description of the text, at most "
+        f"{DESCRIPTION_MAX} characters. {SAME_LANGUAGE} Answer with the description only."
+    ),
+    "rewrite": (
+        "You are an editor. Rewrite the text so that it reads better, keeping its meaning, "
+        f"facts and paragraphs. {SAME_LANGUAGE} Answer with the rewritten text only."
+    ),
+    "find_image": (
+        "You help find a stock photo for an article. Suggest image search queries for the "
+        'text. Answer with JSON only: {"query": "<the best query>", "suggestions": '
+        '["<another query>", ...]} with two to four suggestions. ' + SAME_LANGUAGE
+    ),
+}
+CODE_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
+
+
+class OpenAICompatibleProvider(Provider):
+    def generate_seo_title(self, text: str) -> ProviderAnswer:
+        content, tokens = self._complete("generate_seo_title", text)
+        return ProviderAnswer(shorten(_unquote(content), TITLE_MAX), tokens)
+
+    def generate_meta_description(self, text: str) -> ProviderAnswer:
+        content, tokens = self._complete("generate_meta_description", text)
+        return ProviderAnswer(shorten(_unquote(content), DESCRIPTION_MAX), tokens)
+
+    def rewrite(self, text: str) -> ProviderAnswer:
+        content, tokens = self._complete("rewrite", text)
+        return ProviderAnswer(content, tokens)
+
+    def find_image(self, text: str) -> ProviderAnswer:
+        content, tokens = self._complete("find_image", text)
+        return ProviderAnswer(_image_queries(content), tokens)
+
+    def _complete(self, action: str, text: str) -> tuple[str, int | None]:
+        """The model's answer to `text` under the action's prompt, and usage.total_tokens."""
+        client = OpenAI(
+            base_url=settings.AI_BASE_URL,
+            api_key=settings.AI_API_KEY or "none",  # local servers often need no key
+            timeout=settings.AI_TIMEOUT,
+            max_retries=0,
+        )
+        try:
+            completion = client.chat.completions.create(
+                model=settings.AI_MODEL,
+                messages=[
+                    {"role": "system", "content": PROMPTS[action]},
+                    {"role": "user", "content": text},
+                ],
+            )
+        except APITimeoutError as error:
+            raise ProviderTimeout(
+                f"The AI provider did not answer within {settings.AI_TIMEOUT:g} s."
+            ) from error
+        except APIStatusError as error:
+            logger.warning("AI provider answered HTTP %s: %s", error.status_code, error.message)
+            raise ProviderError(f"The AI provider failed (HTTP {error.status_code}).") from error
+        except (OpenAIError, ValueError) as error:  # connection refused, unreadable JSON…
+            logger.warning("AI provider call failed: %r", error)
+            raise ProviderError("The AI provider could not be reached or failed.") from error
+        finally:
+            client.close()
+        return _content(completion), _total_tokens(completion)
+
+
+def _content(completion) -> str:
+    try:
+        content = completion.choices[0].message.content
+    except (AttributeError, IndexError, TypeError) as error:
+        raise ProviderError("The AI provider sent an answer without a message.") from error
+    if not isinstance(content, str) or not content.strip():
+        raise ProviderError("The AI provider sent an empty answer.")
+    return content.strip()
+
+
+def _total_tokens(completion) -> int | None:
+    total = getattr(getattr(completion, "usage", None), "total_tokens", None)
+    return total if isinstance(total, int) and total >= 0 else None
+
+
+def _unquote(text: str) -> str:
+    """Models like to wrap a title in quotes."""
+    return text.strip().strip("\"'“”«»").strip()
+
+
+def _image_queries(content: str) -> dict:
+    try:
+        answer = json.loads(CODE_FENCE.sub("", content.strip()))
+        query = answer["query"]
+        suggestions = answer.get("suggestions", [])
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise ProviderError("The AI provider's answer is not the JSON asked for.") from error
+    if not isinstance(query, str) or not query.strip() or not isinstance(suggestions, list):
+        raise ProviderError("The AI provider's answer is not the JSON asked for.")
+    suggestions = [s.strip() for s in suggestions if isinstance(s, str) and s.strip()]
+    return {"query": query.strip(), "suggestions": suggestions[:4]}
