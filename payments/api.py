@@ -5,7 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import MeSerializer, me_payload
-from payments.gateways import GatewayError
+from payments.gateways import GatewayError, paypal, stripe
 from payments.methods import bank_details, missing_settings
 from payments.models import Payment, PaymentAlreadyDecided
 from subscriptions.models import BillingCycle, Plan
@@ -39,12 +39,8 @@ class UpgradeAnswerSerializer(serializers.Serializer):
 def start_checkout(payment: Payment) -> str | None:
     """Send the user where they pay: the provider's page, or nowhere for a bank transfer."""
     if payment.method == Payment.Method.STRIPE:
-        from payments.gateways import stripe
-
         return stripe.start_checkout(payment)
     if payment.method == Payment.Method.PAYPAL:
-        from payments.gateways import paypal
-
         return paypal.start_checkout(payment)
     return None
 

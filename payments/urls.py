@@ -1,6 +1,6 @@
 from django.urls import path
 
-from payments import api
+from payments import api, webhooks
 
 app_name = "payments"
 
@@ -10,4 +10,17 @@ urlpatterns = [
     path("api/payments/<int:pk>", api.PaymentDetailView.as_view(), name="detail"),
     path("api/admin/payments/<int:pk>/approve", api.ApprovePaymentView.as_view(), name="approve"),
     path("api/admin/payments/<int:pk>/reject", api.RejectPaymentView.as_view(), name="reject"),
+    # Stripe and PayPal
+    path(
+        "api/payments/stripe/webhook",
+        webhooks.StripeWebhookView.as_view(),
+        name="stripe-webhook",
+    ),
+    path(
+        "api/payments/paypal/webhook",
+        webhooks.PayPalWebhookView.as_view(),
+        name="paypal-webhook",
+    ),
+    path("payments/paypal/return", webhooks.paypal_return, name="paypal-return"),
+    path("payments/paypal/cancel", webhooks.paypal_cancel, name="paypal-cancel"),
 ]

@@ -192,4 +192,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
+    # paypalrestsdk logs request headers, Authorization included, at DEBUG.
+    "loggers": {"paypalrestsdk": {"level": "INFO"}},
 }

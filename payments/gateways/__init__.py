@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 
 from payments.models import Payment, PaymentAlreadyDecided
 from tokens.wallet import Wallet
@@ -12,19 +13,24 @@ class GatewayError(Exception):
     """The provider refused the request or could not be reached."""
 
 
+class UnverifiedEvent(Exception):
+    """A webhook that is not provably from the provider: nothing may act on it."""
+
+
 # Decided without a grant: money the provider reports for one of these was taken for nothing.
 UNGRANTED = {Payment.Status.REJECTED, Payment.Status.FAILED, Payment.Status.CANCELLED}
 
 
 def settle(
     payment: Payment, *, amount: Decimal, currency: str, transaction_id: str, source: str
-) -> None:
+) -> bool:
     """A verified provider report that `amount` `currency` was paid for `payment`.
 
     Confirms the payment (its grant, exactly once) when amount and currency are the
-    payment's; otherwise flags it for review and grants nothing. A payment that is already
-    decided is left alone, unless it was rejected, failed or cancelled: then the money was
-    taken without a grant, and a person has to look at it.
+    payment's, and returns True if this call confirmed it. A mismatch is flagged for review
+    and grants nothing. A payment that is already decided is left alone, unless it was
+    rejected, failed or cancelled: then money was taken without a grant and a person has
+    to look at it.
     """
     paid = f"{amount} {currency.upper()}"
     with transaction.atomic():
@@ -37,7 +43,7 @@ def settle(
                 payment.flag_for_review(
                     f"{source} reported {paid}, expected {payment.amount} {payment.currency}"
                 )
-            return
+            return False
         try:
             payment.confirm(transaction_id=transaction_id)
         except PaymentAlreadyDecided as decided:
@@ -46,3 +52,16 @@ def settle(
                     f"{source} reported {paid} ({transaction_id}) for a "
                     f"{decided.payment.status} payment"
                 )
+            return False
+        return True
+
+
+def record_references(payment: Payment, **references: str | None) -> None:
+    """Fill in provider ids the payment does not have yet (e.g. the money movement of a
+    payment that was refunded before its completion arrived). Known ids are never replaced."""
+    for field, value in references.items():
+        if value:
+            Payment.objects.filter(pk=payment.pk, **{field: ""}).update(
+                **{field: value, "updated_at": timezone.now()}
+            )
+    payment.refresh_from_db()
