@@ -26,9 +26,6 @@ from payments.models import Payment, PaymentAlreadyDecided, WebhookEvent
 
 logger = logging.getLogger(__name__)
 
-LOGIN_URL = "/login/"  # the site's login page, not the admin's (settings.LOGIN_URL)
-
-
 def _not_configured(method: str) -> JsonResponse | None:
     if missing := missing_settings(method):
         return JsonResponse(
@@ -130,7 +127,7 @@ def _own_paypal_payment(request: HttpRequest) -> Payment:
 
 
 @require_GET
-@login_required(login_url=LOGIN_URL)
+@login_required
 def paypal_return(request: HttpRequest) -> HttpResponse:
     """PayPal's return_url: execute the approved payment, then show the payments page."""
     payment = _own_paypal_payment(request)
@@ -152,7 +149,7 @@ def paypal_return(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@login_required(login_url=LOGIN_URL)
+@login_required
 def paypal_cancel(request: HttpRequest) -> HttpResponse:
     """PayPal's cancel_url: the buyer gave up, so the pending payment is cancelled."""
     payment = _own_paypal_payment(request)
