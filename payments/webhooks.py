@@ -26,6 +26,7 @@ from payments.models import Payment, PaymentAlreadyDecided, WebhookEvent
 
 logger = logging.getLogger(__name__)
 
+
 def _not_configured(method: str) -> JsonResponse | None:
     if missing := missing_settings(method):
         return JsonResponse(
