@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 HOST   ?= 127.0.0.1:8000
-# Debian packages: mysqlclient builds against these.
-SYSTEM_PACKAGES = pkg-config libmariadb-dev
+# Debian packages: mysqlclient builds against the first two; gettext compiles the
+# translations; the browser tests drive Debian's Chromium through its chromedriver.
+SYSTEM_PACKAGES = pkg-config libmariadb-dev gettext chromium chromium-driver
 
-.PHONY: run setup install system-packages migrate test lint
+.PHONY: run setup install system-packages messages migrate test lint
 
 run: setup
 	$(PY) manage.py runserver $(HOST)
@@ -34,11 +35,14 @@ $(VENV)/.installed: requirements.txt
 
 install: $(VENV)/.installed
 
-migrate: install
+messages: install
+	$(PY) manage.py compilemessages --ignore=$(VENV) -v0
+
+migrate: install messages
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0
 
-test: install
+test: install messages
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: install

@@ -1,32 +1,153 @@
-from django.contrib import admin
+import logging
+from uuid import uuid4
+
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth.models import Group
+from django.db import models
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from accounts.models import User
+from tokens.models import LedgerEntry
+from tokens.wallet import Wallet
+from volx.admin_utils import LargeTableAdmin
 
-# Admin rights come from users.role alone; Django's groups are not used.
+logger = logging.getLogger(__name__)
+
+# The admin site as a whole. Admin rights come from users.role alone: no groups.
 admin.site.unregister(Group)
+admin.site.site_header = admin.site.site_title = "Volx back office"
+admin.site.index_title = "Users, plans, payments and tokens"
+# The lists are wide (balances, plans, filters on the right): the whole width is theirs.
+admin.site.enable_nav_sidebar = False
+
+
+class GrantBonusForm(forms.Form):
+    amount = forms.IntegerField(label="Tokens", min_value=1, max_value=1_000_000_000)
+    reason = forms.CharField(
+        max_length=255,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Recorded in each user's ledger with your name.",
+    )
+    # One id per rendering of the form: submitting it twice (a double click, a reload)
+    # grants once, because the wallet keeps one entry per (user, idempotency key).
+    grant_id = forms.RegexField(regex=r"^[0-9a-f]{32}$", widget=forms.HiddenInput)
 
 
 @admin.register(User)
-class UserAdmin(admin.ModelAdmin):
-    list_display = ["username", "email", "role", "tokens_remaining", "is_active", "created_at"]
-    list_filter = ["role", "is_active"]
-    search_fields = ["email", "username"]
+class UserAdmin(LargeTableAdmin):
+    list_display = [
+        "username", "email", "role", "balance", "plan", "expires", "is_active", "created_at",
+    ]  # fmt: skip
+    list_select_related = ["subscription"]
+    # Indexed columns only: users.role, user_subscriptions.plan_type.
+    list_filter = ["role", "subscription__plan_type"]
+    # Prefix search (LIKE 'term%') can use the unique indexes; '%term%' reads every row.
+    search_fields = ["^email", "^username"]
+    sortable_by = ["username", "email"]
+    actions = ["grant_bonus"]
+    # Granting more than this many users at once belongs in a script, not in one request.
+    MAX_BONUS_USERS = 500
     # The balance moves only through the wallet (bonus action, payments), never by hand.
-    readonly_fields = ["tokens_remaining", "password", "last_login", "created_at", "updated_at"]
-    fields = [
-        "username",
-        "email",
-        "full_name",
-        "avatar_url",
-        "bio",
-        "role",
-        "is_active",
-        "is_verified",
-        "tokens_remaining",
-        "password",
-        "last_login",
-        "created_at",
+    readonly_fields = [
+        "tokens_remaining", "plan", "expires", "history", "last_login", "created_at",
         "updated_at",
-    ]
-    show_full_result_count = False
+    ]  # fmt: skip
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # avatar_url
+    fields = [
+        "username", "email", "full_name", "avatar_url", "bio", "role", "is_active",
+        "is_verified", "tokens_remaining", "plan", "expires", "history", "last_login",
+        "created_at", "updated_at",
+    ]  # fmt: skip
+
+    def has_add_permission(self, request):
+        # A user is made by registration (or createsuperuser): with the free plan and its
+        # tokens, which a bare admin form would skip.
+        return False
+
+    @admin.display(description="balance")
+    def balance(self, user: User):
+        shown = "NULL" if user.tokens_remaining is None else f"{user.tokens_remaining:,}"
+        ledger = reverse("admin:tokens_ledgerentry_changelist")
+        return format_html('<a href="{}?user__id__exact={}">{}</a>', ledger, user.pk, shown)
+
+    @admin.display(description="plan")
+    def plan(self, user: User) -> str:
+        subscription = getattr(user, "subscription", None)
+        return subscription.plan_type if subscription else "—"
+
+    @admin.display(description="expires")
+    def expires(self, user: User):
+        subscription = getattr(user, "subscription", None)
+        return subscription.expires_at if subscription and subscription.expires_at else "—"
+
+    @admin.display(description="history")
+    def history(self, user: User):
+        return format_html(
+            '<a href="{}?user__id__exact={}">ledger</a> · <a href="{}?user__id__exact={}">usage</a>'
+            ' · <a href="{}?user__id__exact={}">payments</a>',
+            reverse("admin:tokens_ledgerentry_changelist"), user.pk,
+            reverse("admin:tokens_tokenusage_changelist"), user.pk,
+            reverse("admin:payments_payment_changelist"), user.pk,
+        )  # fmt: skip
+
+    @admin.action(description="Grant bonus tokens")
+    def grant_bonus(self, request, queryset):
+        """Ask for the amount and the reason, then credit each selected user (rule 4)."""
+        users = list(queryset.select_related("subscription")[: self.MAX_BONUS_USERS + 1])
+        if len(users) > self.MAX_BONUS_USERS:
+            self.message_user(
+                request,
+                f"Select at most {self.MAX_BONUS_USERS} users for one bonus.",
+                messages.ERROR,
+            )
+            return None
+        if "apply" in request.POST:
+            form = GrantBonusForm(request.POST)
+            if form.is_valid():
+                for user in users:
+                    self._grant(request, user, **form.cleaned_data)
+                return None
+        else:
+            form = GrantBonusForm(initial={"grant_id": uuid4().hex})
+        return TemplateResponse(
+            request,
+            "admin/accounts/user/grant_bonus.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Grant bonus tokens",
+                "users": users,
+                "form": form,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    def _grant(self, request, user: User, *, amount: int, reason: str, grant_id: str) -> None:
+        wallet, key = Wallet(user), f"admin-bonus:{grant_id}"
+        if wallet.has_entry(key):
+            self.message_user(
+                request, f"Skipped {user}: this bonus was already granted.", messages.WARNING
+            )
+            return
+        try:
+            entry = wallet.credit(
+                amount,
+                kind=LedgerEntry.Kind.BONUS,
+                reference=f"bonus by {request.user.username}",
+                idempotency_key=key,
+                actor=request.user,
+                note=reason,
+            )
+        except Exception as error:  # one failure must not hide the other users' results
+            logger.exception("bonus for user %s failed", user.pk)
+            self.message_user(request, f"Failed {user}: {error}", messages.ERROR)
+            return
+        self.log_change(request, user, f"Granted {amount:,} bonus tokens: {reason}")
+        self.message_user(
+            request,
+            f"Granted {amount:,} bonus tokens to {user}: balance {entry.balance_after:,}.",
+            messages.SUCCESS,
+        )

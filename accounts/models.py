@@ -74,6 +74,7 @@ class User(AbstractBaseUser):
                 condition=Q(role__in=["user", "admin"]), name="users_role_valid"
             ),
         ]
+        indexes = [models.Index(fields=["role"], name="users_role_idx")]  # the admin's filter
 
     def __str__(self) -> str:
         return self.username

@@ -4,22 +4,34 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from payments.models import Payment, PaymentAlreadyDecided, WebhookEvent
+from volx.admin_utils import LargeTableAdmin
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(LargeTableAdmin):
     list_display = [
-        "reference_code", "user", "to_plan", "billing_cycle", "amount", "currency", "method",
-        "status", "needs_review", "created_at",
+        "reference_code", "user", "plan_and_cycle", "amount_and_currency", "method", "status",
+        "needs_review", "created_at",
     ]  # fmt: skip
     list_filter = ["status", "method", "needs_review"]
-    search_fields = ["reference_code", "user__email", "user__username"]
+    # Prefix search (LIKE 'term%') uses the unique indexes; '%term%' reads every row.
+    search_fields = ["^reference_code", "^user__email", "^user__username"]
     list_select_related = ["user"]
-    show_full_result_count = False
-    ordering = ["-created_at", "-id"]
+    # Newest first by the primary key: no index leads with created_at, and sorting a
+    # million rows by it would be a filesort on every page load.
+    ordering = ["-id"]
+    sortable_by = []
     actions = ["approve_payments", "reject_payments"]
     change_form_template = "admin/payments/payment/change_form.html"
     readonly_fields = [f.name for f in Payment._meta.fields]
+
+    @admin.display(description="plan")
+    def plan_and_cycle(self, payment: Payment) -> str:
+        return f"{payment.to_plan} / {payment.billing_cycle}"
+
+    @admin.display(description="amount")
+    def amount_and_currency(self, payment: Payment) -> str:
+        return f"{payment.amount} {payment.currency}"
 
     # Payments are records of money: they are decided, never added or deleted by hand.
     def has_add_permission(self, request):
@@ -133,11 +145,12 @@ class PaymentAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(LargeTableAdmin):
     list_display = ["received_at", "provider", "type", "event_id", "processed_at", "has_error"]
     list_filter = ["provider", "type"]
     search_fields = ["event_id"]
-    show_full_result_count = False
+    ordering = ["-id"]
+    sortable_by = ["received_at"]
     readonly_fields = [f.name for f in WebhookEvent._meta.fields]
 
     @admin.display(boolean=True, description="error")

@@ -1,9 +1,13 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
 from django.db import models, transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.formats import number_format
+from django.utils.translation import gettext
 
 from accounts.models import User
 from tokens.models import LedgerEntry
@@ -79,9 +83,24 @@ class UserSubscription(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    low_balance_notified_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the low-balance e-mail was last sent; once per plan period.",
+    )
+
+    # The low-balance e-mail goes out when spending takes the balance below this share
+    # of the plan allowance (tokens_limit).
+    LOW_BALANCE_PERCENT = 10
 
     class Meta:
         db_table = "user_subscriptions"
+        # For the admin's filters on a million subscriptions (plan, allowance, expiry).
+        indexes = [
+            models.Index(fields=["plan_type"], name="user_subs_plan_type_idx"),
+            models.Index(fields=["tokens_limit"], name="user_subs_tokens_limit_idx"),
+            models.Index(fields=["expires_at"], name="user_subs_expires_at_idx"),
+        ]
         # Signed INT + CHECK, not UNSIGNED: the handbook's `tokens_limit - tokens_remaining`
         # must be allowed to go negative (a bonus) without MySQL's out-of-range error.
         constraints = [
@@ -166,6 +185,43 @@ class UserSubscription(models.Model):
             locked.save(update_fields=[*fields, *period, "updated_at"])
             self.refresh_from_db()
             return True
+
+    # --- the low-balance e-mail ---------------------------------------------------
+
+    def notice_low_balance(self, *, balance_before: int, balance_after: int) -> bool:
+        """Queue the low-balance e-mail if spending just took the balance below
+        LOW_BALANCE_PERCENT of the allowance and none was sent in this plan period.
+
+        The plan period is the time since the subscription last changed: every plan change,
+        renewal, expiry and refund saves `updated_at`, while recording the notice is a
+        queryset update that leaves it alone. So the notice goes out once per period of a
+        paid plan and once per stay on the free plan, and a new plan allows one again (so
+        does an operator's hand edit of the subscription in the admin, which saves it).
+        Called by the wallet's `balance_lowered` signal while the user's row is locked, so
+        two concurrent debits cannot both send it. The e-mail leaves after the commit: a
+        debit that is rolled back sends nothing. Returns True when the e-mail was queued.
+        """
+        limit = self.tokens_limit
+        if not limit or limit <= 0:
+            return False  # no allowance, no share of it (0 is also what a broken row has)
+        line = limit * self.LOW_BALANCE_PERCENT  # compared with balance × 100: no rounding
+        if not (balance_before * 100 >= line > balance_after * 100):
+            return False
+        if self.low_balance_notified_at and self.low_balance_notified_at >= self.updated_at:
+            return False
+        # Never before updated_at, even if this host's clock is behind the one that changed
+        # the plan: the comparison above must see this period as notified.
+        notified_at = max(timezone.now(), self.updated_at)
+        type(self).objects.filter(pk=self.pk).update(low_balance_notified_at=notified_at)
+        self.low_balance_notified_at = notified_at
+        user = self.user
+
+        def send_after_commit() -> None:  # a named function: Django logs failures by name
+            send_low_balance_email(user, balance_after, limit)
+
+        # robust: a mail server that fails is logged, it does not fail the paid request.
+        transaction.on_commit(send_after_commit, robust=True)
+        return True
 
     # --- paid periods: confirmation, refund, renewal, expiry ------------------
 
@@ -294,3 +350,23 @@ class UserSubscription(models.Model):
                 subscription = cls.objects.get(pk=pk)
                 expired += subscription.expire(now=now, policy=settings.EXPIRED_TOKENS_POLICY)
         return expired
+
+
+def send_low_balance_email(user: User, balance: int, limit: int) -> None:
+    """The low-balance e-mail (templates/emails/low_balance.*), in the active language."""
+    if not user.email:
+        return
+    context = {
+        "name": user.full_name or user.username,
+        "balance": number_format(balance, force_grouping=True),
+        "limit": number_format(limit, force_grouping=True),
+        "percent": UserSubscription.LOW_BALANCE_PERCENT,
+        "plans_url": f"{settings.SITE_URL.rstrip('/')}/plans/",
+    }
+    message = EmailMultiAlternatives(
+        subject=gettext("Your Volx token balance is running low"),
+        body=render_to_string("emails/low_balance.txt", context),
+        to=[user.email],
+    )
+    message.attach_alternative(render_to_string("emails/low_balance.html", context), "text/html")
+    message.send()

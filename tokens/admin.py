@@ -1,12 +1,35 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 
 from tokens.models import IdempotencyRecord, LedgerEntry, TokenHold, TokenUsage
+from tokens.sync import fix_null_balances, sync_report
+from volx.admin_utils import LargeTableAdmin
+
+# What each status of the sync report means, in the order the page shows them.
+SYNC_STATUSES = [
+    ("Synced", "balance equals the plan allowance", False),
+    ("Used some", "balance below the allowance: tokens were spent", False),
+    ("Bonus", "balance above the allowance: an admin bonus, a valid state", False),
+    ("NULL", "no balance (legacy or hand-edited row): restored on first use or below", True),
+    ("No subscription", "a balance but no plan row", True),
+    ("Drift", "balance differs from the ledger sum: needs an operator", True),
+]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """The ledger is append-only: rows are shown, never added, edited or deleted here."""
+class ReadOnlyAdmin(LargeTableAdmin):
+    """The ledger is append-only: rows are shown, never added, edited or deleted here.
 
-    show_full_result_count = False
+    Lists are newest first by primary key; filters, search and sorting use indexed
+    columns only (kind/action with created_at, created_at, the user's e-mail/username
+    by prefix), so each stays fast on a million rows.
+    """
+
+    ordering = ["-id"]
+    sortable_by = ["created_at"]
+    search_fields = ["^user__email", "^user__username"]
 
     def has_add_permission(self, request):
         return False
@@ -20,17 +43,56 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "user", "kind", "delta", "balance_after", "reference", "actor"]
-    list_filter = ["kind"]
-    search_fields = ["user__email", "user__username", "reference"]
+    list_display = [
+        "created_at", "user", "kind", "delta", "balance_after", "reference", "actor", "note",
+    ]  # fmt: skip
+    list_filter = ["kind", "created_at"]
     list_select_related = ["user", "actor"]
+
+    def get_urls(self):
+        report = path(
+            "sync-report/",
+            self.admin_site.admin_view(self.sync_report_view),
+            name="tokens_sync_report",
+        )
+        return [report, *super().get_urls()]
+
+    def sync_report_view(self, request):
+        """The token sync report (GET) and its NULL fix (POST, rule 6), for admins."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            restored = fix_null_balances()
+            self.message_user(
+                request,
+                f"Restored {restored} NULL balance{'s' if restored != 1 else ''} "
+                "from the ledger or the plan allowance.",
+                messages.SUCCESS,
+            )
+            return redirect("admin:tokens_sync_report")
+        report = sync_report()
+        statuses = [
+            {"name": name, "count": report.statuses[name], "meaning": meaning, "alert": alert}
+            for name, meaning, alert in SYNC_STATUSES
+        ]
+        return TemplateResponse(
+            request,
+            "admin/tokens/sync_report.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Token sync report",
+                "report": report,
+                "statuses": statuses,
+            },
+        )
 
 
 @admin.register(TokenUsage)
 class TokenUsageAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "user", "action", "tokens_used", "article"]
-    list_filter = ["action"]
-    search_fields = ["user__email", "user__username"]
+    list_display = ["created_at", "user", "action", "tokens_used", "provider_tokens", "article"]
+    # The action choices are SELECT DISTINCT action: read from the (action, created_at) index.
+    list_filter = ["action", "created_at"]
     list_select_related = ["user", "article"]
 
 
@@ -45,5 +107,5 @@ class TokenHoldAdmin(ReadOnlyAdmin):
 class IdempotencyRecordAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "user", "key", "status", "response_status"]
     list_filter = ["status"]
-    search_fields = ["key", "user__email", "user__username"]
+    search_fields = ["=key", "^user__email", "^user__username"]
     list_select_related = ["user"]

@@ -53,7 +53,11 @@ class LedgerEntry(models.Model):
                 condition=models.Q(balance_after__gte=0), name="token_ledger_balance_not_negative"
             ),
         ]
-        indexes = [models.Index(fields=["user", "id"], name="token_ledger_user_id_idx")]
+        indexes = [
+            models.Index(fields=["user", "id"], name="token_ledger_user_id_idx"),
+            # The admin's "kind" filter: its count and rows (with the date filter too).
+            models.Index(fields=["kind", "created_at"], name="token_ledger_kind_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.delta:+d} → {self.balance_after}"
@@ -76,6 +80,8 @@ class TokenHold(models.Model):
 
     class Meta:
         db_table = "token_holds"
+        # The admin's "status" filter (finding holds still open).
+        indexes = [models.Index(fields=["status", "created_at"], name="token_holds_status_idx")]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(amount__gt=0), name="token_holds_amount_positive"
@@ -112,6 +118,8 @@ class TokenUsage(models.Model):
         indexes = [
             models.Index(fields=["user", "created_at"], name="tuh_user_created_idx"),
             models.Index(fields=["created_at"], name="tuh_created_idx"),
+            # The admin's "action" filter: its choices (DISTINCT action) and its counts.
+            models.Index(fields=["action", "created_at"], name="tuh_action_created_idx"),
         ]
 
     def __str__(self) -> str:

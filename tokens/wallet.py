@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from tokens.models import LedgerEntry, TokenHold, TokenUsage
+from tokens.signals import balance_lowered
 
 Kind = LedgerEntry.Kind
 
@@ -109,6 +110,7 @@ class Wallet:
                 TokenUsage.objects.create(
                     user_id=self.user_id, action=action, tokens_used=amount, article_id=article_id
                 )
+            self._lowered(balance, entry.balance_after)
             return entry
 
     def debit_up_to(
@@ -155,6 +157,7 @@ class Wallet:
                 raise InsufficientTokens(remaining=balance, required=amount)
             hold = TokenHold.objects.create(user_id=self.user_id, amount=amount, action=action)
             self._write(balance, -amount, Kind.HOLD, f"hold:{hold.pk}", None, None, "")
+            self._lowered(balance, balance - amount)
             return hold
 
     def settle(
@@ -242,6 +245,20 @@ class Wallet:
             idempotency_key=idempotency_key,
             actor=actor,
             note=note[:255],
+        )
+
+    def _lowered(self, balance_before: int, balance_after: int) -> None:
+        """Tell other apps that spending lowered the balance (the low-balance e-mail).
+
+        Only debits and holds send it, not refund reversals or forfeits: the notice is
+        about the user's own spending. It costs no query here; receivers run in this
+        transaction, under this row lock.
+        """
+        balance_lowered.send(
+            sender=Wallet,
+            user_id=self.user_id,
+            balance_before=balance_before,
+            balance_after=balance_after,
         )
 
     def _entry_with_key(self, key: str) -> LedgerEntry | None:
