@@ -1,6 +1,7 @@
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts import api
+from accounts import api, views
 
 app_name = "accounts"
 
@@ -9,4 +10,9 @@ urlpatterns = [
     path("api/auth/login", api.LoginView.as_view(), name="login"),
     path("api/auth/refresh", api.RefreshView.as_view(), name="refresh"),
     path("api/auth/me", api.MeView.as_view(), name="me"),
+    # pages
+    path("register/", views.register, name="register-page"),
+    path("login/", views.LoginView.as_view(), name="login-page"),
+    # POST only (Django's LogoutView): a link or an image must not sign anybody out.
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from articles import api
+from articles import api, views
 from articles.actions import ACTIONS
 
 app_name = "articles"
@@ -13,4 +13,6 @@ urlpatterns = [
         path(f"api/ai/{action.slug}", api.AIActionView.as_view(ai_action=action), name=action.name)
         for action in ACTIONS.values()
     ),
+    # pages
+    path("tools/", views.tools, name="tools"),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from payments import api, webhooks
+from payments import api, views, webhooks
 
 app_name = "payments"
 
@@ -23,4 +23,9 @@ urlpatterns = [
     ),
     path("payments/paypal/return", webhooks.paypal_return, name="paypal-return"),
     path("payments/paypal/cancel", webhooks.paypal_cancel, name="paypal-cancel"),
+    # pages
+    path("plans/<slug:slug>/upgrade/", views.upgrade, name="upgrade"),
+    path("payments/", views.payment_list, name="list-page"),
+    path("payments/<int:pk>/", views.payment_detail, name="detail-page"),
+    path("payments/<int:pk>/cancelled/", views.payment_cancelled, name="cancelled"),
 ]

@@ -1,9 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
+    # Signed in: the dashboard; anonymous: the dashboard sends them to the login page.
+    path("", RedirectView.as_view(pattern_name="tokens:dashboard"), name="home"),
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("accounts.urls")),
     path("", include("subscriptions.urls")),
     path("", include("tokens.urls")),

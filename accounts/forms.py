@@ -1,0 +1,89 @@
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_lazy as _
+from rest_framework.exceptions import ValidationError
+
+from accounts.api import RegisterSerializer
+from accounts.models import User
+
+# RegisterSerializer's own messages, so that the page shows them in the user's language.
+SERIALIZER_MESSAGES = [
+    gettext_noop("A user with this e-mail already exists."),
+    gettext_noop("A user with this username already exists."),
+    gettext_noop("A user with this e-mail or username already exists."),
+]
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form (fields `username` and `password`); the `username` field takes
+    an e-mail address too (accounts.backends.EmailOrUsernameBackend)."""
+
+    username = forms.CharField(
+        label=_("E-mail or username"),
+        max_length=255,
+        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username"}),
+    )
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    error_messages = {
+        "invalid_login": _("The e-mail or username and the password do not match."),
+        "inactive": _("This account is inactive."),
+    }
+
+
+class RegisterForm(forms.Form):
+    """The page twin of POST /api/auth/register: the same rules (RegisterSerializer's),
+    the same single transaction (User.objects.create_user)."""
+
+    email = forms.EmailField(
+        label=_("E-mail"),
+        max_length=255,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+    username = forms.CharField(
+        label=_("Username"),
+        max_length=150,
+        help_text=_("Letters, digits and @/./+/-/_ only."),
+        widget=forms.TextInput(attrs={"autocomplete": "username"}),
+    )
+    full_name = forms.CharField(
+        label=_("Full name"),
+        max_length=255,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        max_length=128,
+        help_text=_("At least 8 characters, not only digits, not a common password."),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.errors:
+            return data
+        self.serializer = RegisterSerializer(data=data)
+        if not self.serializer.is_valid():
+            self._add_serializer_errors(self.serializer.errors)
+        return data
+
+    def save(self) -> User | None:
+        """The new user, or None (with the form's errors set) if one with the same
+        e-mail or username was registered meanwhile."""
+        try:
+            return self.serializer.save()
+        except ValidationError as error:
+            self._add_serializer_errors(error.detail)
+            return None
+
+    def _add_serializer_errors(self, errors: dict) -> None:
+        for field, messages in errors.items():
+            for message in messages:
+                self.add_error(field if field in self.fields else None, gettext(str(message)))

@@ -1,0 +1,147 @@
+"""Buying a plan from the pages, and the user's payments (SPEC §7, §8).
+
+The purchase is made exactly as POST /api/auth/upgrade-plan makes it: Payment.start()
+and payments.api.start_checkout(). It changes no plan and no balance; only verified
+money does (SPEC §2 rule 7).
+"""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from payments.api import start_checkout
+from payments.forms import BILLING_CYCLE_LABELS, METHOD_LABELS, STATUS_LABELS, UpgradeForm
+from payments.gateways import GatewayError
+from payments.methods import REQUIRED_SETTINGS, bank_details, configured_methods, missing_settings
+from payments.models import Payment
+from subscriptions.models import Plan
+from tokens.wallet import Wallet
+
+PAYMENTS_PAGE_SIZE = 25
+
+
+def own_payment(request: HttpRequest, pk: int) -> Payment:
+    return get_object_or_404(Payment, pk=pk, user=request.user)  # another user's → 404
+
+
+def with_labels(payment: Payment, plan_names: dict[str, str]) -> Payment:
+    """Attach what the templates show, in the user's language."""
+    payment.status_label = STATUS_LABELS.get(payment.status, payment.status)
+    payment.method_label = METHOD_LABELS.get(payment.method, payment.method)
+    payment.cycle_label = BILLING_CYCLE_LABELS.get(payment.billing_cycle, payment.billing_cycle)
+    name = plan_names.get(payment.to_plan, payment.to_plan)
+    payment.plan_name = _(name) if name else ""
+    return payment
+
+
+def plan_names() -> dict[str, str]:
+    return dict(Plan.objects.values_list("slug", "name"))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def upgrade(request: HttpRequest, slug: str) -> HttpResponse:
+    """/plans/<slug>/upgrade/: choose the billing cycle and one of the configured methods;
+    the POST creates the pending payment and sends the user to pay."""
+    # The plans the API sells: the free plan is never bought.
+    plan = get_object_or_404(Plan, slug=slug, price_monthly__gt=0)
+    methods = configured_methods()
+    form = UpgradeForm(request.POST or None, plan=plan, methods=methods)
+    if request.method == "POST" and form.is_valid():
+        method = form.cleaned_data["payment_method"]
+        payment = Payment.start(
+            request.user, plan, billing_cycle=form.cleaned_data["billing_cycle"], method=method
+        )
+        try:
+            checkout_url = start_checkout(payment)
+        except GatewayError as error:
+            payment.reject(reason=f"checkout failed: {error}", status=Payment.Status.FAILED)
+            messages.error(
+                request,
+                _(
+                    "%(method)s could not start the payment. Nothing was charged; try again "
+                    "in a moment or choose another method."
+                )
+                % {"method": METHOD_LABELS[method]},
+            )
+        else:
+            if checkout_url:
+                return redirect(checkout_url)
+            return redirect("payments:detail-page", pk=payment.pk)
+
+    remaining = Wallet(request.user).balance()
+    after = plan.tokens if settings.TOKENS_ON_PLAN_CHANGE == "reset" else remaining + plan.tokens
+    context = {
+        "plan": plan,
+        "form": form,
+        "methods_configured": bool(methods),
+        "remaining": remaining,
+        "tokens_after": after,
+    }
+    if not methods and request.user.is_admin:
+        # The operator sees what to set; a user only sees that paying is not possible yet.
+        context["missing"] = {METHOD_LABELS[m]: missing_settings(m) for m in REQUIRED_SETTINGS}
+    return render(request, "payments/upgrade.html", context)
+
+
+@login_required
+@require_GET
+def payment_list(request: HttpRequest) -> HttpResponse:
+    """/payments/: the user's payments. Stripe and PayPal send the buyer back to
+    `?paid=<id>` (and `&error=paypal` when PayPal could not complete it)."""
+    payments = Payment.objects.filter(user=request.user)
+    paid_id = request.GET.get("paid", "")
+    paid = payments.filter(pk=paid_id).first() if paid_id.isdigit() else None
+    if request.GET.get("error") == "paypal":
+        messages.error(
+            request,
+            _(
+                "PayPal could not complete the payment. If money was taken, the payment is "
+                "confirmed as soon as PayPal reports it; otherwise try again."
+            ),
+        )
+    elif paid and paid.status == Payment.Status.APPROVED:
+        messages.success(request, _("Payment received: your new plan and tokens are active."))
+    elif paid and paid.status == Payment.Status.PENDING:
+        messages.info(
+            request,
+            _(
+                "Thank you! The payment is being confirmed by the provider; your plan and "
+                "tokens are added as soon as the confirmation arrives. Reload this page in "
+                "a moment."
+            ),
+        )
+    page = Paginator(payments, PAYMENTS_PAGE_SIZE).get_page(request.GET.get("page"))
+    names = plan_names()
+    for payment in page:
+        with_labels(payment, names)
+    return render(request, "payments/list.html", {"page": page})
+
+
+@login_required
+@require_GET
+def payment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """/payments/<id>/: status; for a pending bank transfer, what to transfer and where."""
+    payment = with_labels(own_payment(request, pk), plan_names())
+    return render(
+        request,
+        "payments/detail.html",
+        {
+            "payment": payment,
+            "plan": Plan.objects.filter(slug=payment.to_plan).first(),
+            "bank": bank_details() if payment.method == Payment.Method.BANK_TRANSFER else None,
+        },
+    )
+
+
+@login_required
+@require_GET
+def payment_cancelled(request: HttpRequest, pk: int) -> HttpResponse:
+    """Where Stripe's cancel_url and the PayPal cancel view send the buyer."""
+    payment = with_labels(own_payment(request, pk), plan_names())
+    return render(request, "payments/cancelled.html", {"payment": payment})

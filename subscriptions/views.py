@@ -1,0 +1,52 @@
+"""The plans page (SPEC §8): the catalogue side by side, the current plan marked."""
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext_noop
+from django.views.decorators.http import require_GET
+
+from subscriptions.models import Plan
+
+# The seeded catalogue's names and features (subscriptions/migrations/0002_seed_plans.py),
+# for the translation catalogue. Templates pass them through {% translate %}; text the
+# operator writes in the admin is shown as written.
+CATALOGUE_TEXT = [
+    gettext_noop("Free"),
+    gettext_noop("Starter"),
+    gettext_noop("Grow"),
+    gettext_noop("Professional"),
+    gettext_noop("Business"),
+    gettext_noop("Enterprise"),
+    gettext_noop("All four AI actions"),
+    gettext_noop("2 articles"),
+    gettext_noop("10 articles / month"),
+    gettext_noop("25 articles / month"),
+    gettext_noop("50 articles / month"),
+    gettext_noop("120 articles / month"),
+    gettext_noop("300 articles / month"),
+    gettext_noop("Priority support"),
+    gettext_noop("Bank transfer invoicing"),
+]
+
+
+@login_required
+@require_GET
+def plans(request: HttpRequest) -> HttpResponse:
+    subscription = getattr(request.user, "subscription", None)
+    current = subscription.plan_type if subscription else None
+    catalogue = list(Plan.objects.all())
+    for plan in catalogue:
+        plan.is_current = plan.slug == current
+        plan.is_paid = plan.price_monthly > 0
+    return render(
+        request,
+        "subscriptions/plans.html",
+        {
+            "plans": catalogue,
+            "subscription": subscription,
+            # SPEC §2 rule 3: "add" (default) or "reset".
+            "tokens_replace": settings.TOKENS_ON_PLAN_CHANGE == "reset",
+        },
+    )

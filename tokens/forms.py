@@ -1,0 +1,64 @@
+from datetime import date, datetime, time, timedelta
+
+from django import forms
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+# What the usage history's `action` column holds, as people read it. An action missing
+# here (a legacy row) is shown as it is stored.
+ACTION_LABELS = {
+    "generate_seo_title": _("SEO title"),
+    "generate_meta_description": _("Meta description"),
+    "rewrite": _("Rewrite"),
+    "find_image": _("Find image"),
+}
+
+
+def action_label(action: str) -> str:
+    return ACTION_LABELS.get(action, action)
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d", **kwargs)  # what <input type="date"> sends
+
+
+class UsageFilterForm(forms.Form):
+    """/usage/ and its CSV export: by action and by a range of days (both ends included)."""
+
+    action = forms.ChoiceField(
+        label=_("Action"),
+        required=False,
+        choices=[("", _("All actions")), *ACTION_LABELS.items()],
+    )
+    date_from = forms.DateField(label=_("From"), required=False, widget=DateInput())
+    date_to = forms.DateField(label=_("To"), required=False, widget=DateInput())
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", _("The end date is before the start date."))
+        return data
+
+    def filter(self, usage: QuerySet) -> QuerySet:
+        """`usage` narrowed by the valid filters (an invalid one is shown and ignored).
+
+        Days are whole days in the current time zone, turned into a created_at range so
+        that the (user, created_at) index serves the query.
+        """
+        data = getattr(self, "cleaned_data", {})  # set by is_valid()
+        if action := data.get("action"):
+            usage = usage.filter(action=action)
+        if start := data.get("date_from"):
+            usage = usage.filter(created_at__gte=start_of(start))
+        if end := data.get("date_to"):
+            usage = usage.filter(created_at__lt=start_of(end + timedelta(days=1)))
+        return usage
+
+
+def start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
