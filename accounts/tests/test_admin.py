@@ -15,12 +15,6 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/accounts/user/"
 
 
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def state(user) -> tuple[int, int]:
     user = User.objects.select_related("subscription").get(pk=user.pk)
     return user.tokens_remaining, user.subscription.tokens_limit

@@ -10,12 +10,6 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/payments/payment/"
 
 
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def balance(user) -> tuple[int, int]:
     user = User.objects.select_related("subscription").get(pk=user.pk)
     return user.tokens_remaining, user.subscription.tokens_limit

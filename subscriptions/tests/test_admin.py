@@ -14,12 +14,6 @@ CHANGELIST = "/admin/subscriptions/usersubscription/"
 
 
 @pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
 def subscriptions(admin_user):
     """free (the admin's and one user's), professional ending in 5 days, one expired."""
     now = timezone.now()
