@@ -4,7 +4,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from payments.models import Payment, PaymentAlreadyDecided, WebhookEvent
-from volx.admin_utils import LargeTableAdmin
+from volx.admin_utils import LargeTableAdmin, ReadOnlyAdmin
 
 
 @admin.register(Payment)
@@ -145,23 +145,13 @@ class PaymentAdmin(LargeTableAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(LargeTableAdmin):
+class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = ["received_at", "provider", "type", "event_id", "processed_at", "has_error"]
     list_filter = ["provider", "type"]
     search_fields = ["event_id"]
     ordering = ["-id"]
     sortable_by = ["received_at"]
-    readonly_fields = [f.name for f in WebhookEvent._meta.fields]
 
     @admin.display(boolean=True, description="error")
     def has_error(self, event: WebhookEvent) -> bool:
         return bool(event.error)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -6,7 +6,7 @@ from django.urls import path
 
 from tokens.models import IdempotencyRecord, LedgerEntry, TokenHold, TokenUsage
 from tokens.sync import fix_null_balances, sync_report
-from volx.admin_utils import LargeTableAdmin
+from volx.admin_utils import ReadOnlyAdmin
 
 # What each status of the sync report means, in the order the page shows them.
 SYNC_STATUSES = [
@@ -19,8 +19,8 @@ SYNC_STATUSES = [
 ]
 
 
-class ReadOnlyAdmin(LargeTableAdmin):
-    """The ledger is append-only: rows are shown, never added, edited or deleted here.
+class UserRecordAdmin(ReadOnlyAdmin):
+    """A user's records (ledger, usage, holds, keys), read-only.
 
     Lists are newest first by primary key; filters, search and sorting use indexed
     columns only (kind/action with created_at, created_at, the user's e-mail/username
@@ -31,18 +31,9 @@ class ReadOnlyAdmin(LargeTableAdmin):
     sortable_by = ["created_at"]
     search_fields = ["^user__email", "^user__username"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdmin):
+class LedgerEntryAdmin(UserRecordAdmin):
     list_display = [
         "created_at", "user", "kind", "delta", "balance_after", "reference", "actor", "note",
     ]  # fmt: skip
@@ -89,7 +80,7 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(TokenUsage)
-class TokenUsageAdmin(ReadOnlyAdmin):
+class TokenUsageAdmin(UserRecordAdmin):
     list_display = ["created_at", "user", "action", "tokens_used", "provider_tokens", "article"]
     # The action choices are SELECT DISTINCT action: read from the (action, created_at) index.
     list_filter = ["action", "created_at"]
@@ -97,14 +88,14 @@ class TokenUsageAdmin(ReadOnlyAdmin):
 
 
 @admin.register(TokenHold)
-class TokenHoldAdmin(ReadOnlyAdmin):
+class TokenHoldAdmin(UserRecordAdmin):
     list_display = ["created_at", "user", "action", "amount", "status", "closed_at"]
     list_filter = ["status"]
     list_select_related = ["user"]
 
 
 @admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(ReadOnlyAdmin):
+class IdempotencyRecordAdmin(UserRecordAdmin):
     list_display = ["created_at", "user", "key", "status", "response_status"]
     list_filter = ["status"]
     search_fields = ["=key", "^user__email", "^user__username"]

@@ -65,3 +65,17 @@ class LargeTableAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
+
+
+class ReadOnlyAdmin(LargeTableAdmin):
+    """A record kept for the operator to read (ledger, usage, webhook events): rows are
+    shown, never added, edited or deleted in the admin."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
