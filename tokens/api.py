@@ -8,7 +8,7 @@ from accounts.api import MeSerializer, me_payload
 from accounts.models import User
 from tokens.models import LedgerEntry, TokenUsage
 from tokens.sync import sync_report
-from tokens.wallet import Wallet
+from tokens.wallet import Wallet, balance_summary
 from volx.api import IsAdmin
 
 
@@ -22,14 +22,13 @@ class BalanceSerializer(serializers.Serializer):
 class BalanceView(APIView):
     @extend_schema(responses=BalanceSerializer)
     def get(self, request):
-        remaining = Wallet(request.user).balance()
-        subscription = getattr(request.user, "subscription", None)
-        limit = subscription.tokens_limit if subscription else 0
+        summary = balance_summary(request.user)
+        subscription = summary["subscription"]
         return Response(
             {
-                "tokens_remaining": remaining,
-                "tokens_limit": limit,
-                "tokens_used": max(0, limit - remaining),
+                "tokens_remaining": summary["remaining"],
+                "tokens_limit": summary["limit"],
+                "tokens_used": summary["used"],
                 "plan_type": subscription.plan_type if subscription else None,
             }
         )

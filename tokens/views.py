@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 
 from tokens.forms import UsageFilterForm, action_label, start_of
 from tokens.models import TokenUsage
-from tokens.wallet import Wallet
+from tokens.wallet import balance_summary
 
 CHART_DAYS = 30
 RECENT_ROWS = 10
@@ -91,21 +91,6 @@ class UsageChart:
     @property
     def bar_width(self) -> float:
         return round(self.width / len(self.bars) * 0.7, 1)
-
-
-def balance_summary(user) -> dict:
-    """You have / Your plan / Used (SPEC §1): Used = max(0, limit − remaining)."""
-    remaining = Wallet(user).balance()
-    subscription = getattr(user, "subscription", None)
-    limit = subscription.tokens_limit if subscription else 0
-    used = max(0, limit - remaining)
-    return {
-        "remaining": remaining,
-        "limit": limit,
-        "used": used,
-        "used_percent": min(100, round(100 * used / limit)) if limit else 0,
-        "subscription": subscription,
-    }
 
 
 def own_usage(user):

@@ -276,6 +276,21 @@ class Wallet:
         hold.save(update_fields=["status", "closed_at"])
 
 
+def balance_summary(user) -> dict:
+    """You have / Your plan / Used (SPEC §1): Used = max(0, limit − remaining)."""
+    remaining = Wallet(user).balance()
+    subscription = getattr(user, "subscription", None)
+    limit = subscription.tokens_limit if subscription else 0
+    used = max(0, limit - remaining)
+    return {
+        "remaining": remaining,
+        "limit": limit,
+        "used": used,
+        "used_percent": min(100, round(100 * used / limit)) if limit else 0,
+        "subscription": subscription,
+    }
+
+
 def _require_positive(amount: int) -> None:
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         raise ValueError(f"amount must be a positive integer, got {amount!r}")
