@@ -36,13 +36,22 @@ class UpgradeAnswerSerializer(serializers.Serializer):
     bank_transfer = serializers.DictField(required=False)
 
 
-def start_checkout(payment: Payment) -> str | None:
-    """Send the user where they pay: the provider's page, or nowhere for a bank transfer."""
-    if payment.method == Payment.Method.STRIPE:
-        return stripe.start_checkout(payment)
-    if payment.method == Payment.Method.PAYPAL:
-        return paypal.start_checkout(payment)
-    return None
+def start_purchase(user, plan: Plan, *, billing_cycle: str, method: str):
+    """A pending payment for `plan` and where the user pays it: the provider's page, or
+    None for a bank transfer. Grants nothing. A provider failure marks the payment failed
+    and raises GatewayError."""
+    payment = Payment.start(user, plan, billing_cycle=billing_cycle, method=method)
+    try:
+        if method == Payment.Method.STRIPE:
+            checkout_url = stripe.start_checkout(payment)
+        elif method == Payment.Method.PAYPAL:
+            checkout_url = paypal.start_checkout(payment)
+        else:
+            checkout_url = None
+    except GatewayError as error:
+        payment.reject(reason=f"checkout failed: {error}", status=Payment.Status.FAILED)
+        raise
+    return payment, checkout_url
 
 
 class UpgradePlanView(APIView):
@@ -71,16 +80,14 @@ class UpgradePlanView(APIView):
                  "missing_settings": missing},
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,
             )  # fmt: skip
-        payment = Payment.start(
-            request.user,
-            serializer.validated_data["plan"],
-            billing_cycle=serializer.validated_data["billing_cycle"],
-            method=method,
-        )
         try:
-            checkout_url = start_checkout(payment)
+            payment, checkout_url = start_purchase(
+                request.user,
+                serializer.validated_data["plan"],
+                billing_cycle=serializer.validated_data["billing_cycle"],
+                method=method,
+            )
         except GatewayError as error:
-            payment.reject(reason=f"checkout failed: {error}", status=Payment.Status.FAILED)
             return Response({"error": f"{method}: {error}"}, status=status.HTTP_502_BAD_GATEWAY)
         payment.refresh_from_db()
         answer = {"payment": PaymentSerializer(payment).data, "checkout_url": checkout_url}

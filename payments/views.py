@@ -1,8 +1,8 @@
 """Buying a plan from the pages, and the user's payments (SPEC §7, §8).
 
-The purchase is made exactly as POST /api/auth/upgrade-plan makes it: Payment.start()
-and payments.api.start_checkout(). It changes no plan and no balance; only verified
-money does (SPEC §2 rule 7).
+The purchase is made exactly as POST /api/auth/upgrade-plan makes it, by
+payments.api.start_purchase(). It changes no plan and no balance; only verified money
+does (SPEC §2 rule 7).
 """
 
 from django.conf import settings
@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from payments.api import start_checkout
+from payments.api import start_purchase
 from payments.forms import BILLING_CYCLE_LABELS, METHOD_LABELS, STATUS_LABELS, UpgradeForm
 from payments.gateways import GatewayError
 from payments.methods import REQUIRED_SETTINGS, bank_details, configured_methods, missing_settings
@@ -54,13 +54,11 @@ def upgrade(request: HttpRequest, slug: str) -> HttpResponse:
     form = UpgradeForm(request.POST or None, plan=plan, methods=methods)
     if request.method == "POST" and form.is_valid():
         method = form.cleaned_data["payment_method"]
-        payment = Payment.start(
-            request.user, plan, billing_cycle=form.cleaned_data["billing_cycle"], method=method
-        )
         try:
-            checkout_url = start_checkout(payment)
-        except GatewayError as error:
-            payment.reject(reason=f"checkout failed: {error}", status=Payment.Status.FAILED)
+            payment, checkout_url = start_purchase(
+                request.user, plan, billing_cycle=form.cleaned_data["billing_cycle"], method=method
+            )
+        except GatewayError:
             messages.error(
                 request,
                 _(
