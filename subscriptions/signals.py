@@ -27,9 +27,14 @@ def revert_refunded_plan(sender, payment, **kwargs):
 
 
 @receiver(balance_lowered, dispatch_uid="subscriptions.notice_low_balance")
-def notice_low_balance(sender, user_id, balance_before, balance_after, **kwargs):
+def notice_low_balance(sender, user_id, balance_before, balance_after, tokens_limit, **kwargs):
+    """Most spending crosses no line: decided from the allowance the wallet read, with no
+    query; the subscription is loaded only for the one debit that crosses it."""
     from subscriptions.models import UserSubscription
 
-    subscription = UserSubscription.objects.select_related("user").filter(user_id=user_id).first()
-    if subscription is not None:  # a legacy user without a subscription has no allowance
+    if tokens_limit is None:  # a legacy user without a subscription has no allowance
+        return
+    line = tokens_limit * UserSubscription.LOW_BALANCE_PERCENT
+    if balance_before * 100 >= line > balance_after * 100:
+        subscription = UserSubscription.objects.select_related("user").get(user_id=user_id)
         subscription.notice_low_balance(balance_before=balance_before, balance_after=balance_after)

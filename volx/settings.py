@@ -97,6 +97,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# How many times a transaction that hit a deadlock or a lock-wait timeout runs in all
+# (volx/db.py retry_transaction).
+DB_RETRY_ATTEMPTS = env.int("DB_RETRY_ATTEMPTS", default=3)
 AUTHENTICATION_BACKENDS = ["accounts.backends.EmailOrUsernameBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
