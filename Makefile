@@ -1,5 +1,6 @@
 # Volx — `make run` takes a fresh machine to the app on http://127.0.0.1:8000 (SQLite),
-# `make test` runs the whole suite (SQLite; MariaDB when DATABASE_URL=mysql://…).
+# `make test` runs the whole suite (SQLite; MariaDB when DATABASE_URL=mysql://…),
+# `make bench` measures against MariaDB and writes BENCHMARKS.md.
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -8,7 +9,7 @@ HOST   ?= 127.0.0.1:8000
 # translations; the browser tests drive Debian's Chromium through its chromedriver.
 SYSTEM_PACKAGES = pkg-config libmariadb-dev gettext chromium chromium-driver
 
-.PHONY: run setup install system-packages messages migrate test lint
+.PHONY: run setup install system-packages messages migrate test lint bench
 
 run: setup
 	$(PY) manage.py runserver $(HOST)
@@ -16,7 +17,7 @@ run: setup
 setup: install migrate
 
 system-packages:
-	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(SYSTEM_PACKAGES) $(EXTRA_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -49,3 +50,10 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
+
+# The benchmarks (bench/run.py) use their own databases on the MariaDB server of
+# BENCH_DATABASE_SERVER (default mysql://root@127.0.0.1:3306) and wrk as load generator.
+bench: install messages
+	$(MAKE) system-packages EXTRA_PACKAGES=wrk
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) -m bench.run

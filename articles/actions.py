@@ -91,7 +91,10 @@ def perform(user: User, action: Action, text: str, *, article_id: int | None = N
     except BaseException:  # even KeyboardInterrupt or a worker timeout: a failure is free
         _release(wallet, hold)
         raise
-    return Outcome(action.name, answer.result, usage.tokens_used, wallet.balance())
+    # The balance this action left (what the hold took, plus any unused part returned),
+    # without another query; concurrent spending of the same user may lower it further.
+    remaining = hold.balance_after + hold.amount - usage.tokens_used
+    return Outcome(action.name, answer.result, usage.tokens_used, remaining)
 
 
 def _release(wallet: Wallet, hold) -> None:

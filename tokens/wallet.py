@@ -162,7 +162,9 @@ class Wallet:
         _require_positive(amount)
         self._change(-amount)  # the user row first: creating the hold also reads it (FK)
         hold = TokenHold.objects.create(user_id=self.user_id, amount=amount, action=action)
-        self._announce(self._append(-amount, Kind.HOLD, f"hold:{hold.pk}", None, None, ""))
+        entry = self._append(-amount, Kind.HOLD, f"hold:{hold.pk}", None, None, "")
+        self._announce(entry)
+        hold.balance_after = entry.balance_after  # not a column: the balance the hold left
         return hold
 
     @retry_transaction

@@ -1,0 +1,1 @@
+"""Benchmarks against MariaDB; each module runs with `.venv/bin/python -m bench.<name>`."""
