@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from accounts.models import User
 from payments.models import Payment, PaymentAlreadyDecided, WebhookEvent
 from volx.admin_utils import LargeTableAdmin, ReadOnlyAdmin
 
@@ -15,6 +17,7 @@ class PaymentAdmin(LargeTableAdmin):
     ]  # fmt: skip
     list_filter = ["status", "method", "needs_review"]
     # Prefix search (LIKE 'term%') uses the unique indexes; '%term%' reads every row.
+    # get_search_results below runs it.
     search_fields = ["^reference_code", "^user__email", "^user__username"]
     list_select_related = ["user"]
     # Newest first by the primary key: no index leads with created_at, and sorting a
@@ -24,6 +27,22 @@ class PaymentAdmin(LargeTableAdmin):
     actions = ["approve_payments", "reject_payments"]
     change_form_template = "admin/payments/payment/change_form.html"
     readonly_fields = [f.name for f in Payment._meta.fields]
+
+    def get_search_results(self, request, queryset, search_term):
+        """The reference code, or the payer's e-mail or username, each by prefix.
+
+        Django's own search ORs the three over payments ⋈ users, which no index serves:
+        2.5–4 s a search on 180k payments and 1M users (bench/scale.py). Matching the
+        payers first, by the users' unique indexes, and their payments by user id does not
+        read the join.
+        """
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        payers = User.objects.filter(
+            Q(email__istartswith=term) | Q(username__istartswith=term)
+        ).values("pk")
+        return queryset.filter(Q(reference_code__istartswith=term) | Q(user__in=payers)), False
 
     @admin.display(description="plan")
     def plan_and_cycle(self, payment: Payment) -> str:

@@ -54,7 +54,9 @@ class LedgerEntry(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["user", "id"], name="token_ledger_user_id_idx"),
+            # A user's entries in order, and with delta in the index, SUM(delta) per user
+            # (the sync report's drift check) reads this index alone, never the rows.
+            models.Index(fields=["user", "id", "delta"], name="token_ledger_user_delta_idx"),
             # The admin's "kind" filter: its count and rows (with the date filter too).
             models.Index(fields=["kind", "created_at"], name="token_ledger_kind_created_idx"),
         ]

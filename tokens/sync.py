@@ -26,11 +26,15 @@ NULL_BALANCE_QUERY = """SELECT u.id, u.email, u.tokens_remaining, us.tokens_limi
 FROM users u LEFT JOIN user_subscriptions us ON u.id = us.user_id
 WHERE u.tokens_remaining IS NULL AND us.is_active = 1"""
 
-# Balance ≠ ledger sum (SPEC I1). The ledger is summed once per user, then joined.
-DRIFT_QUERY = """SELECT u.id, u.email, u.tokens_remaining, COALESCE(l.total, 0) AS ledger_sum
-FROM users u LEFT JOIN (SELECT user_id, SUM(delta) AS total FROM token_ledger GROUP BY user_id) l
-  ON l.user_id = u.id
-WHERE u.tokens_remaining IS NOT NULL AND u.tokens_remaining <> COALESCE(l.total, 0)
+# Balance ≠ ledger sum (SPEC I1): users in id order, each one's sum read from the ledger's
+# (user_id, id, delta) index alone. Not a join to a derived `GROUP BY user_id` table: MariaDB
+# runs that as a LATERAL DERIVED table, rebuilt once per user, 13× slower on 100k users.
+# MAX() of a user's own columns: valid SQL under ONLY_FULL_GROUP_BY too.
+DRIFT_QUERY = """SELECT u.id, MAX(u.email) AS email, MAX(u.tokens_remaining) AS tokens_remaining,
+       COALESCE(SUM(l.delta), 0) AS ledger_sum
+FROM users u LEFT JOIN token_ledger l ON l.user_id = u.id
+WHERE u.tokens_remaining IS NOT NULL
+GROUP BY u.id HAVING MAX(u.tokens_remaining) <> COALESCE(SUM(l.delta), 0)
 ORDER BY u.id"""
 
 # One pass over users for the status of each: SPEC §1 says remaining > limit (a bonus)
@@ -80,7 +84,8 @@ def sync_report(limit: int = 50) -> SyncReport:
             },
             difference=_rows(cursor, DIFFERENCE_QUERY, limit),
             recent_usage=_rows(cursor, _portable(RECENT_USAGE_QUERY), limit),
-            null_balances=_rows(cursor, NULL_BALANCE_QUERY, limit),
+            # Without a NULL balance it would read every user to list nothing.
+            null_balances=_rows(cursor, NULL_BALANCE_QUERY, limit) if null else [],
             drift=drift[:limit],
             drift_count=len(drift),
         )
