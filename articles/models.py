@@ -1,10 +1,11 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 
 from subscriptions.models import FREE_PLAN, BillingCycle, Plan, UserSubscription
 from tokens.wallet import Wallet
+from volx.db import retry_transaction
 
 CYCLE_DAYS = {BillingCycle.MONTHLY: 30, BillingCycle.ANNUAL: 365}
 
@@ -19,6 +20,7 @@ class ArticleLimitReached(Exception):
 
 
 class ArticleManager(models.Manager):
+    @retry_transaction
     def create_within_limit(self, user, **fields) -> "Article":
         """Create an article for `user` unless the plan period's limit is used up.
 
@@ -26,13 +28,12 @@ class ArticleManager(models.Manager):
         as everywhere else): two concurrent creations by one user then count one after
         the other, and a free user with one article left cannot end up with three.
         """
-        with transaction.atomic():
-            Wallet(user).lock()
-            limit, period_start = articles_allowance(user)
-            used = self.filter(user=user, created_at__gte=period_start).count()
-            if used >= limit:
-                raise ArticleLimitReached(limit=limit, used=used)
-            return self.create(user=user, **fields)
+        Wallet(user).lock()
+        limit, period_start = articles_allowance(user)
+        used = self.filter(user=user, created_at__gte=period_start).count()
+        if used >= limit:
+            raise ArticleLimitReached(limit=limit, used=used)
+        return self.create(user=user, **fields)
 
 
 class Article(models.Model):

@@ -1,13 +1,14 @@
 import secrets
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 
 from payments.signals import payment_confirmed, payment_refunded
-from subscriptions.models import BillingCycle, Plan
+from subscriptions.models import BillingCycle, Plan, UserSubscription
 from tokens.models import LedgerEntry
 from tokens.wallet import Wallet
+from volx.db import retry_transaction
 
 # No 0/O/1/I: the code is typed by hand into a bank transfer memo.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -114,44 +115,45 @@ class Payment(models.Model):
     def ledger_key(self) -> str:
         return f"payment:{self.pk}"
 
+    @retry_transaction
     def confirm(self, *, by=None, transaction_id: str = "") -> None:
         """Verified money: pending → approved, the plan change and its grant, exactly once.
 
         Every confirmation path (admin approval, Stripe webhook, PayPal execution or
         webhook) ends here. Raises PaymentAlreadyDecided if the payment is not pending.
         """
-        with transaction.atomic():
-            Wallet(self.user_id).lock()  # lock order: the user row first
-            payment = self._locked_pending()
-            subscription = self.user.subscription
-            payment.previous_subscription = subscription.snapshot()
-            payment.status = self.Status.APPROVED
-            payment.decided_by = by
-            payment.decided_at = timezone.now()
-            if transaction_id:
-                payment.provider_transaction_id = transaction_id
-            # The subscription app applies rule 3 and the billing period, in this transaction.
-            payment_confirmed.send(sender=Payment, payment=payment)
-            grant = LedgerEntry.objects.filter(
-                user_id=self.user_id, idempotency_key=payment.ledger_key
-            ).first()
-            payment.granted_tokens = grant.delta if grant else 0
-            payment.save()
+        Wallet(self.user_id).lock()  # lock order: the user row first
+        payment = self._locked_pending()
+        # Read under the lock, not from `self.user`: a cached subscription may be older
+        # than the lock, or left changed by an attempt that was rolled back and retried.
+        subscription = UserSubscription.objects.get(user_id=self.user_id)
+        payment.previous_subscription = subscription.snapshot()
+        payment.status = self.Status.APPROVED
+        payment.decided_by = by
+        payment.decided_at = timezone.now()
+        if transaction_id:
+            payment.provider_transaction_id = transaction_id
+        # The subscription app applies rule 3 and the billing period, in this transaction.
+        payment_confirmed.send(sender=Payment, payment=payment)
+        grant = LedgerEntry.objects.filter(
+            user_id=self.user_id, idempotency_key=payment.ledger_key
+        ).first()
+        payment.granted_tokens = grant.delta if grant else 0
+        payment.save()
         self.refresh_from_db()
 
+    @retry_transaction
     def reject(self, *, by=None, reason: str = "", status: str = Status.REJECTED) -> None:
         """Pending → rejected (or failed / cancelled); nothing is granted."""
-        with transaction.atomic():
-            payment = self._locked_pending()
-            payment.status = status
-            payment.decided_by = by
-            payment.decided_at = timezone.now()
-            payment.reason = reason[:255]
-            payment.save(
-                update_fields=["status", "decided_by", "decided_at", "reason", "updated_at"]
-            )
+        payment = self._locked_pending()
+        payment.status = status
+        payment.decided_by = by
+        payment.decided_at = timezone.now()
+        payment.reason = reason[:255]
+        payment.save(update_fields=["status", "decided_by", "decided_at", "reason", "updated_at"])
         self.refresh_from_db()
 
+    @retry_transaction
     def refund(self, *, reason: str = "") -> bool:
         """Rule 11: reverse the grant (never below 0) and put the plan back. Idempotent.
 
@@ -159,26 +161,25 @@ class Payment(models.Model):
         marks the pending payment refunded, so the later confirmation grants nothing and
         both orders end in the same state. Returns False if already refunded.
         """
-        with transaction.atomic():
-            Wallet(self.user_id).lock()
-            payment = Payment.objects.select_for_update().get(pk=self.pk)
-            if payment.status == self.Status.REFUNDED:
-                return False
-            was_approved = payment.status == self.Status.APPROVED
-            payment.status = self.Status.REFUNDED
-            payment.refunded_at = timezone.now()
-            payment.reason = reason[:255]
-            payment.save(update_fields=["status", "refunded_at", "reason", "updated_at"])
-            if was_approved:
-                if payment.granted_tokens > 0:
-                    Wallet(self.user_id).debit_up_to(
-                        payment.granted_tokens,
-                        kind=LedgerEntry.Kind.REFUND,
-                        reference=payment.ledger_key,
-                        idempotency_key=f"refund:{payment.pk}",
-                        note=f"refund of {payment.reference_code}",
-                    )
-                payment_refunded.send(sender=Payment, payment=payment)
+        Wallet(self.user_id).lock()
+        payment = Payment.objects.select_for_update().get(pk=self.pk)
+        if payment.status == self.Status.REFUNDED:
+            return False
+        was_approved = payment.status == self.Status.APPROVED
+        payment.status = self.Status.REFUNDED
+        payment.refunded_at = timezone.now()
+        payment.reason = reason[:255]
+        payment.save(update_fields=["status", "refunded_at", "reason", "updated_at"])
+        if was_approved:
+            if payment.granted_tokens > 0:
+                Wallet(self.user_id).debit_up_to(
+                    payment.granted_tokens,
+                    kind=LedgerEntry.Kind.REFUND,
+                    reference=payment.ledger_key,
+                    idempotency_key=f"refund:{payment.pk}",
+                    note=f"refund of {payment.reference_code}",
+                )
+            payment_refunded.send(sender=Payment, payment=payment)
         self.refresh_from_db()
         return True
 

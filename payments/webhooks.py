@@ -23,6 +23,7 @@ from payments.gateways import paypal as paypal_gateway
 from payments.gateways import stripe as stripe_gateway
 from payments.methods import missing_settings
 from payments.models import Payment, PaymentAlreadyDecided, WebhookEvent
+from volx.db import retry_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -53,24 +54,34 @@ def _receive(
             provider=provider, event_id=event_id, type=event_type[:100], payload=event
         )
     try:
-        with transaction.atomic():
-            # Only webhooks lock this row, always before the user row: no lock cycle.
-            stored = WebhookEvent.objects.select_for_update().get(
-                provider=provider, event_id=event_id
-            )
-            if stored.processed_at:
-                return JsonResponse({"status": "duplicate"})
-            process(event)
-            stored.processed_at = timezone.now()
-            stored.error = ""
-            stored.save(update_fields=["processed_at", "error"])
+        processed = _process_once(provider, event_id, event, process)
     except Exception as error:
         logger.exception("%s event %s failed", provider, event_id)
         WebhookEvent.objects.filter(provider=provider, event_id=event_id).update(
             error=f"{type(error).__name__}: {error}"
         )
         return JsonResponse({"error": f"processing failed: {error}"}, status=500)
-    return JsonResponse({"status": "processed"})
+    return JsonResponse({"status": "processed" if processed else "duplicate"})
+
+
+@retry_transaction
+def _process_once(
+    provider: str, event_id: str, event: dict, process: Callable[[dict], None]
+) -> bool:
+    """Process the stored event unless it was processed already; True if this call did.
+
+    One transaction, so the processing and its `processed_at` commit together or not at
+    all, run again from the start on a deadlock or lock-wait timeout.
+    """
+    # Only webhooks lock this row, always before the user row: no lock cycle.
+    stored = WebhookEvent.objects.select_for_update().get(provider=provider, event_id=event_id)
+    if stored.processed_at:
+        return False
+    process(event)
+    stored.processed_at = timezone.now()
+    stored.error = ""
+    stored.save(update_fields=["processed_at", "error"])
+    return True
 
 
 @method_decorator(csrf_exempt, name="dispatch")

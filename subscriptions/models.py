@@ -12,6 +12,7 @@ from django.utils.translation import gettext
 from accounts.models import User
 from tokens.models import LedgerEntry
 from tokens.wallet import Wallet
+from volx.db import retry_transaction
 
 FREE_PLAN = "free"
 
@@ -137,6 +138,7 @@ class UserSubscription(models.Model):
         )
         return subscription
 
+    @retry_transaction
     def change_plan(
         self,
         plan: Plan,
@@ -153,38 +155,37 @@ class UserSubscription(models.Model):
         forfeited in the ledger. `period` sets billing fields (billing_cycle, expires_at,
         payment_method, payment_id, auto_renew).
         """
-        with transaction.atomic():
-            wallet = Wallet(self.user_id)
-            balance = wallet.lock()
-            if idempotency_key and wallet.has_entry(idempotency_key):
-                return False
-            note = f"plan {self.plan_type} → {plan.slug}"
-            if settings.TOKENS_ON_PLAN_CHANGE == "reset":
-                wallet.forfeit(reference=reference, note=f"{note} (reset policy)", actor=actor)
-                balance = 0
-            if plan.tokens:
-                entry = wallet.credit(
-                    plan.tokens,
-                    kind=LedgerEntry.Kind.GRANT,
-                    reference=reference,
-                    idempotency_key=idempotency_key,
-                    actor=actor,
-                    note=note,
-                )
-                balance = entry.balance_after
+        wallet = Wallet(self.user_id)
+        balance = wallet.lock()
+        if idempotency_key and wallet.has_entry(idempotency_key):
+            return False
+        note = f"plan {self.plan_type} → {plan.slug}"
+        if settings.TOKENS_ON_PLAN_CHANGE == "reset":
+            wallet.forfeit(reference=reference, note=f"{note} (reset policy)", actor=actor)
+            balance = 0
+        if plan.tokens:
+            entry = wallet.credit(
+                plan.tokens,
+                kind=LedgerEntry.Kind.GRANT,
+                reference=reference,
+                idempotency_key=idempotency_key,
+                actor=actor,
+                note=note,
+            )
+            balance = entry.balance_after
 
-            locked = type(self).objects.select_for_update().get(pk=self.pk)
-            locked.plan_type = plan.slug
-            locked.tokens_limit = balance
-            locked.articles_limit = plan.articles_limit
-            locked.features = plan.features
-            locked.is_active = True
-            for field, value in period.items():
-                setattr(locked, field, value)
-            fields = ["plan_type", "tokens_limit", "articles_limit", "features", "is_active"]
-            locked.save(update_fields=[*fields, *period, "updated_at"])
-            self.refresh_from_db()
-            return True
+        locked = type(self).objects.select_for_update().get(pk=self.pk)
+        locked.plan_type = plan.slug
+        locked.tokens_limit = balance
+        locked.articles_limit = plan.articles_limit
+        locked.features = plan.features
+        locked.is_active = True
+        for field, value in period.items():
+            setattr(locked, field, value)
+        fields = ["plan_type", "tokens_limit", "articles_limit", "features", "is_active"]
+        locked.save(update_fields=[*fields, *period, "updated_at"])
+        self.refresh_from_db()
+        return True
 
     # --- the low-balance e-mail ---------------------------------------------------
 
@@ -341,15 +342,17 @@ class UserSubscription(models.Model):
             .filter(models.Q(auto_renew=False) | models.Q(expires_at__lte=now - grace))
             .values_list("pk", "user_id")
         )
-        expired = 0
-        for pk, user_id in list(due):
-            with transaction.atomic():
-                users = User.objects.select_for_update(skip_locked=True).filter(pk=user_id)
-                if users.values_list("pk", flat=True).first() is None:
-                    continue  # another host holds this user: it handles the expiry
-                subscription = cls.objects.get(pk=pk)
-                expired += subscription.expire(now=now, policy=settings.EXPIRED_TOKENS_POLICY)
-        return expired
+        return sum(cls._expire_one(pk, user_id, now) for pk, user_id in list(due))
+
+    @classmethod
+    @retry_transaction
+    def _expire_one(cls, pk: int, user_id: int, now: datetime) -> bool:
+        """One user's expiry, in its own transaction under the user's row lock."""
+        users = User.objects.select_for_update(skip_locked=True).filter(pk=user_id)
+        if users.values_list("pk", flat=True).first() is None:
+            return False  # another host holds this user: it handles the expiry
+        subscription = cls.objects.get(pk=pk)
+        return subscription.expire(now=now, policy=settings.EXPIRED_TOKENS_POLICY)
 
 
 def send_low_balance_email(user: User, balance: int, limit: int) -> None:

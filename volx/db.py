@@ -29,8 +29,10 @@ RETRYABLE_ERRORS = {DEADLOCK, LOCK_WAIT_TIMEOUT}
 
 
 def is_retryable(error: BaseException) -> bool:
-    return isinstance(error, OperationalError) and bool(error.args) and (
-        error.args[0] in RETRYABLE_ERRORS
+    return (
+        isinstance(error, OperationalError)
+        and bool(error.args)
+        and (error.args[0] in RETRYABLE_ERRORS)
     )
 
 

@@ -2,11 +2,11 @@
 
 from decimal import Decimal
 
-from django.db import transaction
 from django.utils import timezone
 
 from payments.models import Payment, PaymentAlreadyDecided
 from tokens.wallet import Wallet
+from volx.db import retry_transaction
 
 
 class GatewayError(Exception):
@@ -21,6 +21,7 @@ class UnverifiedEvent(Exception):
 UNGRANTED = {Payment.Status.REJECTED, Payment.Status.FAILED, Payment.Status.CANCELLED}
 
 
+@retry_transaction
 def settle(
     payment: Payment, *, amount: Decimal, currency: str, transaction_id: str, source: str
 ) -> bool:
@@ -33,27 +34,26 @@ def settle(
     to look at it.
     """
     paid = f"{amount} {currency.upper()}"
-    with transaction.atomic():
-        # The user row first, as Payment.confirm() takes it: flagging writes the payment row,
-        # and taking the two locks in the other order could deadlock with a confirmation.
-        Wallet(payment.user_id).lock()
-        payment.refresh_from_db()
-        if amount != payment.amount or currency.upper() != payment.currency.upper():
-            if payment.status == Payment.Status.PENDING:
-                payment.flag_for_review(
-                    f"{source} reported {paid}, expected {payment.amount} {payment.currency}"
-                )
-            return False
-        try:
-            payment.confirm(transaction_id=transaction_id)
-        except PaymentAlreadyDecided as decided:
-            if decided.payment.status in UNGRANTED:
-                payment.flag_for_review(
-                    f"{source} reported {paid} ({transaction_id}) for a "
-                    f"{decided.payment.status} payment"
-                )
-            return False
-        return True
+    # The user row first, as Payment.confirm() takes it: flagging writes the payment row,
+    # and taking the two locks in the other order could deadlock with a confirmation.
+    Wallet(payment.user_id).lock()
+    payment.refresh_from_db()
+    if amount != payment.amount or currency.upper() != payment.currency.upper():
+        if payment.status == Payment.Status.PENDING:
+            payment.flag_for_review(
+                f"{source} reported {paid}, expected {payment.amount} {payment.currency}"
+            )
+        return False
+    try:
+        payment.confirm(transaction_id=transaction_id)
+    except PaymentAlreadyDecided as decided:
+        if decided.payment.status in UNGRANTED:
+            payment.flag_for_review(
+                f"{source} reported {paid} ({transaction_id}) for a "
+                f"{decided.payment.status} payment"
+            )
+        return False
+    return True
 
 
 def record_references(payment: Payment, **references: str | None) -> None:

@@ -1,0 +1,183 @@
+"""The database connection killed in the middle of a request, on MariaDB.
+
+Right after statement N of an admin approval or an AI action, a second connection runs
+`KILL <id>` on the request's connection. Requests go through Django's WSGIHandler, as
+under gunicorn: its request_started / request_finished signals run
+`close_old_connections`, which the test client leaves out. The request must fail cleanly
+(500, or 200 if the killed statement was its last), leave no partial state, and the next
+request must reconnect and work.
+"""
+
+import json
+import time
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.management import call_command
+from django.db import connection, connections
+from django.db.models import Sum
+from django.test import RequestFactory
+from django.utils import timezone
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.tests.factories import AdminFactory, UserFactory
+from payments.models import Payment
+from payments.tests.factories import PaymentFactory
+from tokens.models import LedgerEntry, TokenHold, TokenUsage
+from volx.tests.faults import StatementLog, database_rows, learn_statements, run_logged
+
+pytestmark = [pytest.mark.locks, pytest.mark.django_db(transaction=True)]
+
+# Statements per request: each request opens its connection (CONN_MAX_AGE 0), so the
+# first is the session set-up, and the outermost transactions have no savepoint statements.
+APPROVAL_STATEMENTS = 26
+AI_ACTION_STATEMENTS = 7
+TEXT = "Volx writes SEO titles. Volx writes meta descriptions for long articles."
+
+
+def request(method: str, path: str, user, data: dict | None = None) -> int:
+    """One request through the WSGI handler, as a WSGI server makes it; its status."""
+    token = RefreshToken.for_user(user).access_token
+    environ = (
+        RequestFactory()
+        .generic(
+            method,
+            path,
+            json.dumps(data or {}),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+        .environ
+    )
+    status = []
+    response = WSGIHandler()(environ, lambda line, headers, exc_info=None: status.append(line))
+    try:
+        b"".join(response)
+    finally:
+        response.close()  # request_finished, as the server sends it
+    return int(status[0].split()[0])
+
+
+@pytest.fixture
+def kill_connection():
+    """A strike for StatementLog: KILL the request's connection from another one, and
+    wait until the server has dropped it."""
+    killer = connections.create_connection("default")
+
+    def kill(statement: int, sql: str) -> None:
+        victim = connection.connection.thread_id()
+        with killer.cursor() as cursor:
+            cursor.execute("KILL %s", [victim])
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                cursor.execute(
+                    "SELECT COUNT(*) FROM information_schema.processlist WHERE id = %s", [victim]
+                )
+                if not cursor.fetchone()[0]:
+                    return
+                time.sleep(0.02)
+        raise AssertionError(f"connection {victim} survived KILL")
+
+    yield kill
+    killer.close()
+
+
+def fault_points(count: int) -> list:
+    return [pytest.param(n, id=f"after-statement-{n:02d}") for n in range(1, count + 1)]
+
+
+def answered(log: StatementLog, kill_at: int) -> int:
+    """200 only if the request needed its connection no more: killed after its last
+    statement, with no commit pending; else the lost connection is a 500."""
+    done = kill_at == len(log) and log.transactions[-1] is None
+    return 200 if done else 500
+
+
+def ledger_matches_balance(user) -> bool:
+    user.refresh_from_db()
+    total = LedgerEntry.objects.filter(user=user).aggregate(s=Sum("delta"))["s"]
+    return total == user.tokens_remaining
+
+
+@pytest.mark.parametrize("kill_at", fault_points(APPROVAL_STATEMENTS))
+def test_approval_survives_a_killed_connection(kill_at, kill_connection):
+    admin = AdminFactory()
+
+    def approve(payment):
+        return lambda: request("POST", f"/api/admin/payments/{payment.pk}/approve", admin)
+
+    log = learn_statements(approve(PaymentFactory()), APPROVAL_STATEMENTS)
+    payment = PaymentFactory()
+    before = database_rows()
+
+    status = run_logged(approve(payment), StatementLog(kill_at, kill_connection))
+
+    assert status == answered(log, kill_at)
+    payment.refresh_from_db()
+    if log.committed(kill_at):
+        assert payment.status == Payment.Status.APPROVED
+        assert approve(payment)() == 409  # the next request reconnects
+    else:
+        assert database_rows() == before  # still pending, nothing granted
+        assert approve(payment)() == 200  # the next request reconnects
+    assert LedgerEntry.objects.filter(idempotency_key=payment.ledger_key).count() == 1
+    assert ledger_matches_balance(payment.user)
+    assert payment.user.tokens_remaining == 2_010_000
+
+
+def seo_title(user):
+    return lambda: request("POST", "/api/ai/generate-seo-title", user, {"text": TEXT})
+
+
+@pytest.mark.parametrize("kill_at", fault_points(AI_ACTION_STATEMENTS))
+def test_ai_action_survives_a_killed_connection(kill_at, kill_connection):
+    """Killed in the hold's transaction: nothing happened. In the settlement's: the hold
+    is released on a new connection, free. After the settlement committed: charged once."""
+    log = learn_statements(seo_title(UserFactory()), AI_ACTION_STATEMENTS)
+    user = UserFactory()
+    before = database_rows()
+
+    status = run_logged(seo_title(user), StatementLog(kill_at, kill_connection))
+
+    assert status == answered(log, kill_at)
+    committed = log.committed(kill_at)
+    user.refresh_from_db()
+    if committed == 0:
+        assert database_rows() == before
+    else:
+        assert user.tokens_remaining == (10_000 if committed == 1 else 9_700)
+        assert TokenUsage.objects.filter(user=user).count() == committed - 1
+    assert not TokenHold.objects.filter(user=user, status=TokenHold.Status.HELD).exists()
+    assert ledger_matches_balance(user)
+    assert seo_title(user)() == 200  # the next request reconnects
+
+
+def test_connection_killed_while_the_provider_works(kill_connection, monkeypatch):
+    """The hold is committed, then the connection dies while the provider runs: the
+    settlement fails, and so does the release on the same dead connection, so the hold
+    stays open (balance == ledger sum, tokens set aside) until release_stale_holds."""
+    from articles.providers.local import LocalProvider
+
+    answer = LocalProvider.run
+
+    def provider_outliving_its_connection(provider, action, text):
+        kill_connection(0, "")
+        return answer(provider, action, text)
+
+    monkeypatch.setattr(LocalProvider, "run", provider_outliving_its_connection)
+    user = UserFactory()
+
+    assert seo_title(user)() == 500
+
+    hold = TokenHold.objects.get(user=user)
+    assert hold.status == TokenHold.Status.HELD
+    assert ledger_matches_balance(user)
+    assert user.tokens_remaining == 9_700
+    monkeypatch.setattr(LocalProvider, "run", answer)
+    assert seo_title(user)() == 200  # the next request reconnects
+    TokenHold.objects.filter(pk=hold.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    call_command("release_stale_holds", stdout=StringIO())
+    assert ledger_matches_balance(user)
+    assert user.tokens_remaining == 9_700  # only the action that ran is charged
