@@ -68,3 +68,14 @@ def _plan_catalogue(request):
 def _fast_password_hashing(settings):
     # Real hashers are slow by design; the tests check behaviour, not hashing cost.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _generous_throttles(settings):
+    """The suites send hundreds of registrations and AI actions from one client within
+    seconds; only volx/tests/test_throttling.py tests the real rates."""
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": dict.fromkeys(rates, "1000000/minute"),
+    }

@@ -1,6 +1,8 @@
 import logging
 from uuid import uuid4
 
+from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
+from axes.models import AccessAttempt
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import Group
@@ -151,3 +153,10 @@ class UserAdmin(LargeTableAdmin):
             f"Granted {amount:,} bonus tokens to {user}: balance {entry.balance_after:,}.",
             messages.SUCCESS,
         )
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(LargeTableAdmin, AxesAccessAttemptAdmin):
+    """The login lockout's failure counts (settings AXES_*), by account and client.
+    Deleting an account's rows unlocks it early. Axes' access and failure logs are not
+    kept, so they have no admin."""

@@ -1,8 +1,9 @@
-from django.contrib.auth import authenticate
+from django.conf import settings
+from django.contrib.auth import authenticate, user_logged_in
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,6 +13,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
 from tokens.wallet import Wallet
+from volx.api import ErrorSerializer
 
 
 class SubscriptionSummarySerializer(serializers.Serializer):
@@ -110,6 +112,7 @@ class RegisterSerializer(serializers.Serializer):
 class RegisterView(APIView):
     permission_classes = [permissions.AllowAny]
     authentication_classes = []
+    throttle_scope = "register"  # per client address: THROTTLE_REGISTER
 
     @extend_schema(request=RegisterSerializer, responses={201: AuthAnswerSerializer})
     def post(self, request):
@@ -120,15 +123,25 @@ class RegisterView(APIView):
 
 
 class LoginSerializer(serializers.Serializer):
-    login = serializers.CharField(help_text="E-mail address or username.")
+    login = serializers.CharField(max_length=255, help_text="E-mail address or username.")
     password = serializers.CharField(trim_whitespace=False)
 
 
 class LoginView(APIView):
+    """Too many wrong passwords lock the account (settings AXES_*, accounts/lockout.py):
+    while it is locked every login answers 429, the right password too."""
+
     permission_classes = [permissions.AllowAny]
     authentication_classes = []
 
-    @extend_schema(request=LoginSerializer, responses={200: AuthAnswerSerializer})
+    @extend_schema(
+        request=LoginSerializer,
+        responses={
+            200: AuthAnswerSerializer,
+            401: OpenApiResponse(ErrorSerializer, description="Wrong login or password."),
+            429: OpenApiResponse(ErrorSerializer, description="Account locked for a while."),
+        },
+    )
     def post(self, request):
         serializer = LoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -137,8 +150,15 @@ class LoginView(APIView):
             username=serializer.validated_data["login"],
             password=serializer.validated_data["password"],
         )
+        if getattr(request, "axes_locked_out", False):  # set by django-axes on this request
+            minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+            error = f"Too many failed logins: the account is locked for up to {minutes} minutes."
+            return Response({"error": error}, status=status.HTTP_429_TOO_MANY_REQUESTS)
         if user is None:
             return Response({"error": "Invalid login or password."}, status=401)
+        # What django.contrib.auth.login() announces for a session: the lockout forgets
+        # the earlier failures, last_login is recorded.
+        user_logged_in.send(sender=type(user), request=request, user=user)
         return Response(auth_answer(user))
 
 

@@ -228,6 +228,7 @@ class AIActionView(APIView):
     """POST /api/ai/<action>: validate, hold the cost, run the provider, settle."""
 
     ai_action: Action | None = None  # set per route: as_view(ai_action=…)
+    throttle_scope = "ai"  # per user, all four actions together: THROTTLE_AI
     schema = AIActionSchema()
 
     @extend_schema(

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "accounts",
     "tokens",
     "subscriptions",
@@ -47,6 +48,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login refused by the lockout into the "locked" page (accounts/locked.html).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "volx.urls"
@@ -94,13 +97,26 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"transaction_mode": "IMMEDIATE", "timeout": 20}
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-
-# --- Auth ---------------------------------------------------------------------
-AUTH_USER_MODEL = "accounts.User"
 # How many times a transaction that hit a deadlock or a lock-wait timeout runs in all
 # (volx/db.py retry_transaction).
 DB_RETRY_ATTEMPTS = env.int("DB_RETRY_ATTEMPTS", default=3)
-AUTHENTICATION_BACKENDS = ["accounts.backends.EmailOrUsernameBackend"]
+
+# --- Auth ---------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    # First: refuses any login, even with the right password, while the account is locked.
+    "axes.backends.AxesStandaloneBackend",
+    "accounts.backends.EmailOrUsernameBackend",
+]
+# Argon2 for new and changed passwords; the others still verify older hashes, which are
+# upgraded to Argon2 at the user's next login.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -110,6 +126,49 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/dashboard/"
 LOGOUT_REDIRECT_URL = "/login/"
+
+# Login lockout (django-axes), stored in the database so every process and host sees it:
+# after LOGIN_LOCKOUT_FAILURES wrong passwords an account refuses every login, the right
+# password too, for LOGIN_LOCKOUT_COOLOFF_MINUTES. Counted per account, whatever the client
+# (accounts/lockout.py says why); an admin unlocks in Axes › Access attempts or with
+# `manage.py axes_reset_username <username>`.
+AXES_FAILURE_LIMIT = env.int("LOGIN_LOCKOUT_FAILURES", default=30)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_COOLOFF_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_key"
+AXES_RESET_ON_SUCCESS = True  # a successful login forgets the earlier failures
+# The cool-off runs from the lockout; attempts while locked do not extend it, or an
+# attacker could keep the owner out for good.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_TEMPLATE = "accounts/locked.html"
+AXES_HTTP_RESPONSE_CODE = 429
+# Only failures are needed for the lockout; a row per successful login would grow forever.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False  # accounts/admin.py shows the attempts, the project's way
+# axes.W006 asks for the client's IP among the lockout parameters. Locking by IP would let
+# one shared address (an office, a mobile carrier, a proxy) lock everyone behind it out;
+# the per-account count cannot be dodged by changing IP or user agent.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+
+# --- HTTPS --------------------------------------------------------------------
+# HTTPS=true: the site is served over TLS only (`manage.py check --deploy` is clean).
+# Without it, DEBUG=False still serves plain HTTP (tests, loopback behind a TLS proxy).
+HTTPS = env.bool("HTTPS", default=False)
+SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+# One year, subdomains included, preload-ready: browsers refuse plain HTTP for the domain.
+SECURE_HSTS_SECONDS = 365 * 24 * 3600 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS
+# Reverse proxies in front of the app (0: clients connect directly). Each must set
+# X-Forwarded-Proto and X-Forwarded-For itself, replacing what the client sent: they are
+# trusted for "was this HTTPS?" and for the client address the throttles count by.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if NUM_PROXIES else None
+
+# --- Cache --------------------------------------------------------------------
+# The API throttles count requests here. locmem is per process: with several gunicorn
+# workers or hosts use a shared cache, CACHE_URL=dbcache://volx_cache (after
+# `manage.py createcachetable`) or rediscache://host:6379/0 (needs the `redis` package).
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 # --- API ----------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -123,6 +182,13 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=20),
     "EXCEPTION_HANDLER": "volx.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Only views with a `throttle_scope` are throttled; over the rate → 429 with Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": ["volx.throttling.ScopedRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "register": env.str("THROTTLE_REGISTER", default="20/hour"),  # per client address
+        "ai": env.str("THROTTLE_AI", default="120/minute"),  # per user
+    },
+    "NUM_PROXIES": NUM_PROXIES,
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=60)),
