@@ -109,7 +109,7 @@ def test_register_use_run_out_upgrade_approve_and_use_again(
     browser.find_element(By.CSS_SELECTOR, "input.action-select").click()
     Select(browser.find_element(By.NAME, "action")).select_by_value("approve_payments")
     browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
-    browser.find_element(By.ID, "confirm-approve_payments").click()
+    wait_for("#confirm-approve_payments").click()  # the confirmation page, once it loads
     message = wait_for("ul.messagelist li").text
     assert message.startswith(f"Approved {code}")
     screenshot("admin-approved")
