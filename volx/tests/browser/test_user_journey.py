@@ -31,6 +31,8 @@ def log_in(browser, site, login: str, password: str = PASSWORD) -> None:
     browser.find_element(By.NAME, "username").send_keys(login)
     browser.find_element(By.NAME, "password").send_keys(password)
     browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    # Signed in once the login page is left: the next browser.get() must not cut the POST.
+    WebDriverWait(browser, 20).until(lambda driver: "/login/" not in driver.current_url)
 
 
 def log_out(browser) -> None:
