@@ -50,6 +50,25 @@ def client_for():
     return make
 
 
+@pytest.fixture
+def wallet_state():
+    """What a user would check after an action: balance, ledger sum, usage rows, open holds."""
+    from django.db.models import Sum
+
+    from tokens.models import LedgerEntry, TokenHold, TokenUsage
+
+    def state(user) -> dict:
+        user.refresh_from_db()
+        return {
+            "balance": user.tokens_remaining,
+            "ledger_sum": LedgerEntry.objects.filter(user=user).aggregate(s=Sum("delta"))["s"],
+            "usage_rows": TokenUsage.objects.filter(user=user).count(),
+            "open_holds": TokenHold.objects.filter(user=user, status=TokenHold.Status.HELD).count(),
+        }
+
+    return state
+
+
 @pytest.fixture(autouse=True)
 def _plan_catalogue(request):
     """Transactional tests flush the database, and with it the plan catalogue that the

@@ -173,22 +173,3 @@ def pytest_runtest_makereport(item, call):
             text = server.log.read_text(errors="replace") if server.log.exists() else ""
             report.sections.append((f"gunicorn {server.url}", text or "(empty log)"))
     return report
-
-
-@pytest.fixture
-def wallet_state() -> Callable[..., dict]:
-    """What a user would check: balance, ledger sum, usage rows, open holds."""
-    from django.db.models import Sum
-
-    from tokens.models import LedgerEntry, TokenHold, TokenUsage
-
-    def state(user) -> dict:
-        user.refresh_from_db()
-        return {
-            "balance": user.tokens_remaining,
-            "ledger_sum": LedgerEntry.objects.filter(user=user).aggregate(s=Sum("delta"))["s"],
-            "usage_rows": TokenUsage.objects.filter(user=user).count(),
-            "open_holds": TokenHold.objects.filter(user=user, status=TokenHold.Status.HELD).count(),
-        }
-
-    return state
