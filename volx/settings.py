@@ -76,6 +76,8 @@ TEMPLATES = [
 # SQLite is the embedded default for a first run; production is MySQL/MariaDB.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    # Django's backend, beginning transactions with START TRANSACTION (volx/mysql/base.py).
+    DATABASES["default"]["ENGINE"] = "volx.mysql"
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "charset": "utf8mb4",
@@ -96,6 +98,11 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20}
     )
+# Persistent connections: a request reuses its worker's connection instead of opening a
+# new one (TCP, authentication, session set-up: about a millisecond each time). Checked
+# with a ping before a request reuses it, so one the server dropped is replaced, not failed.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # How many times a transaction that hit a deadlock or a lock-wait timeout runs in all
 # (volx/db.py retry_transaction).
