@@ -291,7 +291,8 @@ class Wallet:
                 + [self.user_id, self.user_id],
             )
             entry_id, balance_after, tokens_limit = cursor.fetchone()
-        entry = LedgerEntry(
+        entry = _loaded(
+            LedgerEntry,
             id=entry_id,
             user_id=self.user_id,
             delta=delta,
