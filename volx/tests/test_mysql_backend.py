@@ -1,12 +1,14 @@
-"""volx/mysql: a transaction begins with START TRANSACTION and the session's autocommit
-never changes, yet atomic() is still all-or-nothing and invisible until the commit."""
+"""volx/mysql: a transaction begins with START TRANSACTION, sent in one query with its
+first statement, and the session's autocommit never changes, yet atomic() is still
+all-or-nothing and invisible until the commit."""
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
+from tokens.wallet import InsufficientTokens, Wallet
 
 pytestmark = [pytest.mark.locks, pytest.mark.django_db(transaction=True)]
 
@@ -41,3 +43,53 @@ def test_a_failed_transaction_leaves_nothing_and_the_next_statement_autocommits(
         User.objects.filter(pk=user.pk).update(tokens_remaining=8)  # outside any atomic()
     assert balance_seen_by_another_connection(user.pk) == 8  # committed by itself
     assert not any("autocommit" in q["sql"].lower() for q in queries)
+
+
+@pytest.fixture
+def round_trips():
+    """What the connection sends to the server: queries, and COMMIT / ROLLBACK. The
+    connection is closed afterwards (mysqlclient cannot take the wrappers off again)."""
+    connection.ensure_connection()
+    raw, sent = connection.connection, []
+    for name in ("query", "commit", "rollback"):
+        real = getattr(raw, name)
+
+        def send(*args, real=real, name=name):
+            sent.append(args[0] if args else name.upper())
+            return real(*args)
+
+        setattr(raw, name, send)
+    yield sent
+    connection.close()
+
+
+def test_a_debit_is_three_round_trips(round_trips):
+    user = UserFactory()
+    round_trips.clear()
+    Wallet(user).debit(300)
+    assert len(round_trips) == 3
+    assert round_trips[0].startswith(b"START TRANSACTION; UPDATE users")
+    assert round_trips[1].startswith(b"INSERT INTO token_ledger")
+    assert round_trips[2] == "COMMIT"
+    assert balance_seen_by_another_connection(user.pk) == 9_700
+
+
+def test_a_transaction_without_statements_sends_nothing(round_trips):
+    with transaction.atomic():
+        pass
+    with pytest.raises(RuntimeError), transaction.atomic():
+        raise RuntimeError
+    assert round_trips == []
+
+
+def test_a_failed_first_statement_is_mapped_and_rolled_back(round_trips):
+    user = UserFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():  # CHECK tokens_remaining >= 0
+        User.objects.filter(pk=user.pk).update(tokens_remaining=-1)
+    assert round_trips[-1] == "ROLLBACK"
+    with pytest.raises(InsufficientTokens):
+        Wallet(user).debit(20_000)
+    assert balance_seen_by_another_connection(user.pk) == 10_000
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(tokens_remaining=5)
+    assert balance_seen_by_another_connection(user.pk) == 5
