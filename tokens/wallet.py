@@ -237,8 +237,7 @@ class Wallet:
 
     def _spend(self, amount, kind, reference, idempotency_key, actor, note) -> LedgerEntry:
         """Take `amount` or raise InsufficientTokens."""
-        self._change(-amount)
-        return self._announce(self._append(-amount, kind, reference, idempotency_key, actor, note))
+        return self._announce(self._write(-amount, kind, reference, idempotency_key, actor, note))
 
     def _announce(self, entry: LedgerEntry) -> LedgerEntry:
         """Tell other apps that spending lowered the balance (the low-balance e-mail).
@@ -257,8 +256,33 @@ class Wallet:
         return entry
 
     def _write(self, delta, kind, reference, idempotency_key, actor, note) -> LedgerEntry:
-        self._change(delta)
-        return self._append(delta, kind, reference, idempotency_key, actor, note)
+        """Change the balance by `delta` and write its entry, or raise InsufficientTokens."""
+        entry = self._apply_and_append(delta, kind, reference, idempotency_key, actor, note)
+        if entry is None:  # refused: below 0, or a NULL balance
+            self._change(delta)
+            entry = self._append(delta, kind, reference, idempotency_key, actor, note)
+        return entry
+
+    def _apply_and_append(self, delta, kind, reference, idempotency_key, actor, note):
+        """_apply() and, if it changed the balance, _append(); None if it did not.
+
+        On MariaDB both statements go to the server in one query: the INSERT copies the
+        row only if the UPDATE changed it (ROW_COUNT()), so the row lock is held for one
+        round trip fewer and a debit costs the ORM one execute() less (make bench).
+        """
+        if connection.vendor != "mysql":
+            if not self._apply(delta):
+                return None
+            return self._append(delta, kind, reference, idempotency_key, actor, note)
+        values = _entry_values(delta, kind, reference, idempotency_key, actor, note)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"{APPLY_SQL}; {APPEND_IF_APPLIED_SQL}",
+                [delta, self.user_id, delta, *values, self.user_id, self.user_id],
+            )
+            cursor.nextset()  # from the UPDATE's result to the INSERT's
+            row = cursor.fetchone()
+        return None if row is None else self._entry(values, *row)
 
     def _change(self, delta: int) -> None:
         """Add `delta` to the balance, or raise InsufficientTokens if it would go below 0."""
@@ -281,16 +305,13 @@ class Wallet:
         The same statement reads the plan allowance (`entry.tokens_limit`, not a column),
         so announcing a lower balance costs no query.
         """
-        now = timezone.now()
-        actor_id = actor.pk if actor else None
-        note = note[:255]
+        values = _entry_values(delta, kind, reference, idempotency_key, actor, note)
         with connection.cursor() as cursor:
-            cursor.execute(
-                APPEND_SQL,
-                [delta, kind, reference, idempotency_key, actor_id, note, now]
-                + [self.user_id, self.user_id],
-            )
-            entry_id, balance_after, tokens_limit = cursor.fetchone()
+            cursor.execute(APPEND_SQL, [*values, self.user_id, self.user_id])
+            return self._entry(values, *cursor.fetchone())
+
+    def _entry(self, values, entry_id, balance_after, tokens_limit) -> LedgerEntry:
+        delta, kind, reference, idempotency_key, actor_id, note, now = values
         entry = _loaded(
             LedgerEntry,
             id=entry_id,
@@ -354,12 +375,15 @@ APPLY_SQL = (
     "UPDATE users SET tokens_remaining = tokens_remaining + %s "
     "WHERE id = %s AND tokens_remaining + %s >= 0"
 )
-APPEND_SQL = (
+_APPEND = (
     "INSERT INTO token_ledger "
     "(user_id, delta, balance_after, kind, reference, idempotency_key, actor_id, note, created_at) "
-    "SELECT id, %s, tokens_remaining, %s, %s, %s, %s, %s, %s FROM users WHERE id = %s "
+    "SELECT id, %s, tokens_remaining, %s, %s, %s, %s, %s, %s FROM users WHERE id = %s{applied} "
     "RETURNING id, balance_after, (SELECT tokens_limit FROM user_subscriptions WHERE user_id = %s)"
 )
+APPEND_SQL = _APPEND.format(applied="")
+# MariaDB, in one query after APPLY_SQL: ROW_COUNT() is the number of rows that UPDATE matched.
+APPEND_IF_APPLIED_SQL = _APPEND.format(applied=" AND ROW_COUNT() = 1")
 
 # The rows of an AI action, written by hand as the statements above are: the ORM would
 # compile each of them anew on every request (make bench: about a tenth of its CPU time).
@@ -376,6 +400,12 @@ USAGE_SQL = (
     "(user_id, article_id, tokens_used, action, provider_tokens, created_at) "
     "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id"
 )
+
+
+def _entry_values(delta, kind, reference, idempotency_key, actor, note) -> list:
+    """The values of a ledger entry's columns, in APPEND_SQL's order."""
+    actor_id = actor.pk if actor else None
+    return [delta, kind, reference, idempotency_key, actor_id, note[:255], timezone.now()]
 
 
 def _loaded(model, **values):

@@ -31,7 +31,8 @@ class CursorWrapper(base.CursorWrapper):
         self.database.begin_pending = False
         # BEGIN has no %: mysqlclient's interpolation of `args` leaves it alone.
         super().execute(BEGIN + query, args)
-        return self._next_result()
+        self.nextset()
+        return self.cursor.rowcount
 
     def executemany(self, query, args):
         if self.database.begin_pending:
@@ -39,16 +40,15 @@ class CursorWrapper(base.CursorWrapper):
             super().execute(BEGIN.rstrip("; "))
         return super().executemany(query, args)
 
-    def _next_result(self):
-        """Step past START TRANSACTION's result to the statement's own (rows, rowcount,
-        lastrowid); an error of the statement is raised here, mapped as execute() maps it."""
+    def nextset(self):
+        """The next statement's result (rows, rowcount, lastrowid) of a multi-statement
+        query: an error of that statement is raised here, mapped as execute() maps it."""
         try:
-            self.cursor.nextset()
+            return self.cursor.nextset()
         except base.Database.OperationalError as e:
             if e.args[0] in self.codes_for_integrityerror:
                 raise base.IntegrityError(*tuple(e.args)) from e
             raise
-        return self.cursor.rowcount
 
 
 class DatabaseWrapper(base.DatabaseWrapper):

@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
+from tokens.models import LedgerEntry
 from tokens.wallet import InsufficientTokens, Wallet
 
 pytestmark = [pytest.mark.locks, pytest.mark.django_db(transaction=True)]
@@ -63,15 +64,24 @@ def round_trips():
     connection.close()
 
 
-def test_a_debit_is_three_round_trips(round_trips):
+def test_a_debit_is_two_round_trips(round_trips):
     user = UserFactory()
     round_trips.clear()
-    Wallet(user).debit(300)
-    assert len(round_trips) == 3
+    entry = Wallet(user).debit(300)
+    assert len(round_trips) == 2
     assert round_trips[0].startswith(b"START TRANSACTION; UPDATE users")
-    assert round_trips[1].startswith(b"INSERT INTO token_ledger")
-    assert round_trips[2] == "COMMIT"
+    assert b"; INSERT INTO token_ledger" in round_trips[0]
+    assert round_trips[1] == "COMMIT"
+    assert (entry.delta, entry.balance_after, entry.tokens_limit) == (-300, 9_700, 10_000)
     assert balance_seen_by_another_connection(user.pk) == 9_700
+
+
+def test_a_refused_debit_writes_no_entry(round_trips):
+    user = UserFactory()
+    with pytest.raises(InsufficientTokens):
+        Wallet(user).debit(10_001)
+    assert not LedgerEntry.objects.filter(user=user, kind=LedgerEntry.Kind.DEBIT).exists()
+    assert Wallet(user).debit(10_000).balance_after == 0
 
 
 def test_a_transaction_without_statements_sends_nothing(round_trips):
