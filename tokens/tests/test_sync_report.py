@@ -119,3 +119,109 @@ def test_purge_idempotency_keys_deletes_only_expired_records(user):
     call_command("purge_idempotency_keys", stdout=out)
     assert "Deleted 1 expired key(s)." in out.getvalue()
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
+# --- MariaDB: the checksummed report against the portable one ------------------------
+
+needs_mariadb = pytest.mark.skipif(
+    connection.vendor != "mysql", reason="the checksummed report is MariaDB's"
+)
+
+
+def users_in_every_state() -> dict[str, User]:
+    """Every status, and drift of every kind: alone, and two opposite drifts that leave the
+    ledger's total unchanged (only the CRC32 part of the checksums can tell)."""
+    from subscriptions.models import UserSubscription
+
+    users = {name: UserFactory() for name in ("synced", "used", "bonus", "null", "orphan")}
+    users |= {name: UserFactory() for name in ("zero", "ahead", "behind", "plus", "minus")}
+    Wallet(users["used"]).debit(300, action="seo_title")
+    Wallet(users["bonus"]).credit(500, kind="bonus")
+    Wallet(users["zero"]).debit(10_000)
+    User.objects.filter(pk=users["null"].pk).update(tokens_remaining=None)
+    UserSubscription.objects.filter(user=users["orphan"]).delete()
+    User.objects.filter(pk=users["ahead"].pk).update(tokens_remaining=10_300)
+    User.objects.filter(pk=users["behind"].pk).update(tokens_remaining=0)
+    User.objects.filter(pk=users["plus"].pk).update(tokens_remaining=10_500)
+    User.objects.filter(pk=users["minus"].pk).update(tokens_remaining=9_500)
+    return users
+
+
+def assert_same_report(report, reference) -> None:
+    assert report.users == reference.users
+    assert report.statuses == reference.statuses
+    assert report.drift == reference.drift
+    assert report.drift_count == reference.drift_count
+    assert [r["difference"] for r in report.difference] == [
+        r["difference"] for r in reference.difference
+    ]
+    assert report.null_balances == reference.null_balances
+    assert report.recent_usage == reference.recent_usage
+
+
+@needs_mariadb
+@pytest.mark.parametrize("bucket", [2, 1000])
+def test_checksums_find_every_drift_the_plain_queries_find(bucket, monkeypatch):
+    from django.test.utils import CaptureQueriesContext
+
+    from tokens import sync
+
+    monkeypatch.setattr(sync, "BUCKET", bucket)
+    users = users_in_every_state()
+
+    with CaptureQueriesContext(connection) as queries:
+        report = sync_report()
+
+    drifted = [users[name].pk for name in ("ahead", "behind", "plus", "minus")]
+    assert [row["id"] for row in report.drift] == drifted
+    assert report.statuses["NULL"] == report.statuses["No subscription"] == 1
+    assert_same_report(report, sync.portable_report())
+    # Only buckets whose checksums differ are compared user by user.
+    checked = [q["sql"] for q in queries if "HAVING MAX(u.tokens_remaining)" in q["sql"]]
+    ranges = {user_id // bucket for user_id in drifted + [users["null"].pk]}
+    assert 1 <= len(checked) <= len(ranges)
+
+
+@needs_mariadb
+def test_a_clean_report_compares_no_user_by_user():
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(3):
+        Wallet(UserFactory()).debit(300)
+    with CaptureQueriesContext(connection) as queries:
+        assert sync_report().clean
+    assert not [q for q in queries if "HAVING MAX(u.tokens_remaining)" in q["sql"]]
+
+
+@needs_mariadb
+@pytest.mark.django_db(transaction=True)
+def test_the_ledger_checksums_run_on_a_second_connection(monkeypatch):
+    """Outside a transaction the ledger's GROUP BY runs on a connection of its own, in a
+    thread, while this one reads the users: the same report."""
+    from tokens import sync
+
+    opened = []
+    create = sync.connections.create_connection
+    monkeypatch.setattr(
+        sync.connections, "create_connection", lambda alias: opened.append(alias) or create(alias)
+    )
+    users_in_every_state()
+
+    report = sync_report()
+
+    assert opened == ["default"]
+    assert report.drift_count == 4
+    assert_same_report(report, sync.portable_report())
+
+
+@needs_mariadb
+def test_opposite_drifts_in_one_bucket_are_found(monkeypatch):
+    """Count and sum of the bucket unchanged: the CRC32 sum tells."""
+    from tokens import sync
+
+    monkeypatch.setattr(sync, "BUCKET", 10**9)  # every user in one bucket
+    plus, minus = UserFactory(), UserFactory()
+    User.objects.filter(pk=plus.pk).update(tokens_remaining=10_500)
+    User.objects.filter(pk=minus.pk).update(tokens_remaining=9_500)
+
+    assert [row["id"] for row in sync_report().drift] == [plus.pk, minus.pk]
