@@ -258,8 +258,8 @@ class Wallet:
     def _write(self, delta, kind, reference, idempotency_key, actor, note) -> LedgerEntry:
         """Change the balance by `delta` and write its entry, or raise InsufficientTokens."""
         entry = self._apply_and_append(delta, kind, reference, idempotency_key, actor, note)
-        if entry is None:  # refused: below 0, or a NULL balance
-            self._change(delta)
+        if entry is None:
+            self._refused(delta)
             entry = self._append(delta, kind, reference, idempotency_key, actor, note)
         return entry
 
@@ -286,8 +286,11 @@ class Wallet:
 
     def _change(self, delta: int) -> None:
         """Add `delta` to the balance, or raise InsufficientTokens if it would go below 0."""
-        if self._apply(delta):
-            return
+        if not self._apply(delta):
+            self._refused(delta)
+
+    def _refused(self, delta: int) -> None:
+        """_apply() changed nothing: raise InsufficientTokens, or apply `delta` after all."""
         balance = self._lock()  # too low, NULL (restored here), or no such user (raises)
         if balance + delta < 0:
             raise InsufficientTokens(remaining=balance, required=-delta)

@@ -78,8 +78,13 @@ def test_a_debit_is_two_round_trips(round_trips):
 
 def test_a_refused_debit_writes_no_entry(round_trips):
     user = UserFactory()
+    round_trips.clear()
     with pytest.raises(InsufficientTokens):
         Wallet(user).debit(10_001)
+    # the refused UPDATE and INSERT, the balance read under the lock for the error, ROLLBACK
+    assert len(round_trips) == 3
+    assert b"FOR UPDATE" in round_trips[1]
+    assert round_trips[2] == "ROLLBACK"
     assert not LedgerEntry.objects.filter(user=user, kind=LedgerEntry.Kind.DEBIT).exists()
     assert Wallet(user).debit(10_000).balance_after == 0
 
