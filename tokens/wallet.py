@@ -10,7 +10,8 @@ wrote: two requests spent the same tokens). The ledger entry is then copied from
 (`INSERT … SELECT … RETURNING`), so its balance_after is the balance the UPDATE left.
 
 Two statements per spend, as few as the database needs: `make bench` compares this with
-raw SQL. Changes that must read the balance first (a credit with an idempotency key, a
+raw SQL. On MariaDB they reach the server as one query (`_chained`), and so do a hold's
+UPDATE and its two INSERTs, and a settlement's claim and usage row. Changes that must read the balance first (a credit with an idempotency key, a
 forfeit, a refund reversal) lock the row with `SELECT … FOR UPDATE`. Lock order,
 everywhere in Volx: the user row first, then any other row (subscription, payment) — but
 a hold's settle or release claims the hold row first and then touches the user row;
@@ -158,9 +159,12 @@ class Wallet:
     def hold(self, amount: int, *, action: str) -> TokenHold:
         """Set `amount` aside before running an AI action; raises InsufficientTokens."""
         _require_positive(amount)
-        self._change(-amount)  # the user row first: creating the hold also reads it (FK)
         now = timezone.now()
-        hold_id = self._insert(HOLD_SQL, [self.user_id, amount, action, now])
+        written = self._apply_and_hold(amount, action, now)
+        if written is None:
+            self._refused(-amount)
+            written = self._hold_and_append(amount, action, now)
+        hold_id, entry = written
         hold = _loaded(
             TokenHold,
             id=hold_id,
@@ -171,7 +175,6 @@ class Wallet:
             created_at=now,
             closed_at=None,
         )
-        entry = self._append(-amount, Kind.HOLD, f"hold:{hold.pk}", None, None, "")
         self._announce(entry)
         hold.balance_after = entry.balance_after  # not a column: the balance the hold left
         return hold
@@ -189,13 +192,13 @@ class Wallet:
         cost = hold.amount if cost is None else cost
         if not 0 <= cost <= hold.amount:
             raise ValueError(f"cost {cost} outside 0..{hold.amount} held")
+        usage = [hold.action, cost, article_id, provider_tokens]
+        if cost == hold.amount:  # every AI action: one query on MariaDB
+            return self._close_and_record(hold, usage)
         self._close(hold, TokenHold.Status.SETTLED)
-        if cost < hold.amount:
-            unused = hold.amount - cost
-            self._write(
-                unused, Kind.RELEASE, f"hold:{hold.pk}", None, None, "unused part of the hold"
-            )
-        return self._usage(hold.action, cost, article_id, provider_tokens)
+        unused = hold.amount - cost
+        self._write(unused, Kind.RELEASE, f"hold:{hold.pk}", None, None, "unused part of the hold")
+        return self._usage(*usage)
 
     @retry_transaction
     def release(self, hold: TokenHold) -> None:
@@ -266,28 +269,46 @@ class Wallet:
     def _apply_and_append(self, delta, kind, reference, idempotency_key, actor, note):
         """_apply() and, if it changed the balance, _append(); None if it did not.
 
-        On MariaDB both statements go to the server in one query: the INSERT copies the
-        row only if the UPDATE changed it (ROW_COUNT()), so the row lock is held for one
-        round trip fewer and a debit costs the ORM one execute() less (make bench).
+        On MariaDB both statements go to the server in one query (see _chained): the row
+        lock is held for one round trip fewer and a debit costs one execute() less.
         """
         if connection.vendor != "mysql":
             if not self._apply(delta):
                 return None
             return self._append(delta, kind, reference, idempotency_key, actor, note)
         values = _entry_values(delta, kind, reference, idempotency_key, actor, note)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"{APPLY_SQL}; {APPEND_IF_APPLIED_SQL}",
-                [delta, self.user_id, delta, *values, self.user_id, self.user_id],
-            )
-            cursor.nextset()  # from the UPDATE's result to the INSERT's
-            row = cursor.fetchone()
+        row = _chained(
+            [APPLY_SQL, APPEND_IF_APPLIED_SQL],
+            [delta, self.user_id, delta, *values, self.user_id, self.user_id],
+        )
         return None if row is None else self._entry(values, *row)
 
-    def _change(self, delta: int) -> None:
-        """Add `delta` to the balance, or raise InsufficientTokens if it would go below 0."""
-        if not self._apply(delta):
-            self._refused(delta)
+    def _apply_and_hold(self, amount: int, action: str, now):
+        """_apply(-amount) and, if it changed the balance, _hold_and_append(); else None.
+
+        On MariaDB the three statements are one query: the ledger entry names the hold
+        just inserted by LAST_INSERT_ID(), and returns its id with the entry's columns.
+        """
+        if connection.vendor != "mysql":
+            if not self._apply(-amount):
+                return None
+            return self._hold_and_append(amount, action, now)
+        values = _entry_values(-amount, Kind.HOLD, "hold:", None, None, "")
+        row = _chained(
+            [APPLY_SQL, HOLD_IF_APPLIED_SQL, APPEND_HOLD_IF_APPLIED_SQL],
+            [-amount, self.user_id, -amount, self.user_id, amount, action, now]
+            + [*values, self.user_id, self.user_id],
+        )
+        if row is None:
+            return None
+        *entry_row, hold_id = row
+        values[2] = f"hold:{hold_id}"
+        return hold_id, self._entry(values, *entry_row)
+
+    def _hold_and_append(self, amount: int, action: str, now) -> tuple[int, LedgerEntry]:
+        """The hold row and its ledger entry, for the `amount` just taken: (hold id, entry)."""
+        hold_id = self._insert(HOLD_SQL, [self.user_id, amount, action, now])
+        return hold_id, self._append(-amount, Kind.HOLD, f"hold:{hold_id}", None, None, "")
 
     def _refused(self, delta: int) -> None:
         """_apply() changed nothing: raise InsufficientTokens, or apply `delta` after all."""
@@ -333,20 +354,8 @@ class Wallet:
 
     def _usage(self, action, tokens_used, article_id, provider_tokens) -> TokenUsage:
         """The usage-history row of a spending (rule 2)."""
-        now = timezone.now()
-        usage_id = self._insert(
-            USAGE_SQL, [self.user_id, article_id, tokens_used, action, provider_tokens, now]
-        )
-        return _loaded(
-            TokenUsage,
-            id=usage_id,
-            user_id=self.user_id,
-            article_id=article_id,
-            tokens_used=tokens_used,
-            action=action,
-            provider_tokens=provider_tokens,
-            created_at=now,
-        )
+        values = [self.user_id, article_id, tokens_used, action, provider_tokens, timezone.now()]
+        return _usage_row(values, self._insert(USAGE_SQL, values))
 
     def _insert(self, sql: str, params: list) -> int:
         with connection.cursor() as cursor:
@@ -367,9 +376,29 @@ class Wallet:
             cursor.execute(CLAIM_SQL, [status, now, hold.pk, self.user_id])
             claimed = cursor.rowcount == 1
         if not claimed:
-            current = TokenHold.objects.filter(pk=hold.pk).values_list("status", flat=True).first()
-            raise HoldClosed(f"hold {hold.pk} is already {current}")
+            raise self._closed_already(hold)
         hold.status, hold.closed_at = status, now
+
+    def _close_and_record(self, hold: TokenHold, usage: list) -> TokenUsage:
+        """_close(hold, SETTLED) and _usage(*usage); on MariaDB one query (see _chained)."""
+        if connection.vendor != "mysql":
+            self._close(hold, TokenHold.Status.SETTLED)
+            return self._usage(*usage)
+        now = timezone.now()
+        action, tokens_used, article_id, provider_tokens = usage
+        values = [self.user_id, article_id, tokens_used, action, provider_tokens, now]
+        row = _chained(
+            [CLAIM_SQL, USAGE_IF_CLAIMED_SQL],
+            [TokenHold.Status.SETTLED, now, hold.pk, self.user_id, *values],
+        )
+        if row is None:
+            raise self._closed_already(hold)
+        hold.status, hold.closed_at = TokenHold.Status.SETTLED, now
+        return _usage_row(values, row[0])
+
+    def _closed_already(self, hold: TokenHold) -> HoldClosed:
+        current = TokenHold.objects.filter(pk=hold.pk).values_list("status", flat=True).first()
+        return HoldClosed(f"hold {hold.pk} is already {current}")
 
 
 # The balance changes only when it stays at or above 0; the row lock the UPDATE takes is
@@ -378,37 +407,78 @@ APPLY_SQL = (
     "UPDATE users SET tokens_remaining = tokens_remaining + %s "
     "WHERE id = %s AND tokens_remaining + %s >= 0"
 )
+# The statements below that end in `ROW_COUNT() = 1` follow another in one MariaDB query
+# (_chained) and write their row only if that statement changed one: ROW_COUNT() is the
+# number of rows the UPDATE before matched, or the INSERT before wrote.
 _APPEND = (
     "INSERT INTO token_ledger "
     "(user_id, delta, balance_after, kind, reference, idempotency_key, actor_id, note, created_at) "
-    "SELECT id, %s, tokens_remaining, %s, %s, %s, %s, %s, %s FROM users WHERE id = %s{applied} "
+    "SELECT id, %s, tokens_remaining, %s, {reference}, %s, %s, %s, %s "
+    "FROM users WHERE id = %s{if_} "
     "RETURNING id, balance_after, (SELECT tokens_limit FROM user_subscriptions WHERE user_id = %s)"
 )
-APPEND_SQL = _APPEND.format(applied="")
-# MariaDB, in one query after APPLY_SQL: ROW_COUNT() is the number of rows that UPDATE matched.
-APPEND_IF_APPLIED_SQL = _APPEND.format(applied=" AND ROW_COUNT() = 1")
+APPEND_SQL = _APPEND.format(reference="%s", if_="")
+APPEND_IF_APPLIED_SQL = _APPEND.format(reference="%s", if_=" AND ROW_COUNT() = 1")
+# After HOLD_IF_APPLIED_SQL: the reference is "hold:" and the hold's id, which it returns too.
+APPEND_HOLD_IF_APPLIED_SQL = (
+    _APPEND.format(reference="CONCAT(%s, LAST_INSERT_ID())", if_=" AND ROW_COUNT() = 1")
+    + ", LAST_INSERT_ID()"
+)
 
 # The rows of an AI action, written by hand as the statements above are: the ORM would
 # compile each of them anew on every request (make bench: about a tenth of its CPU time).
-HOLD_SQL = (
+_HOLD = (
     "INSERT INTO token_holds (user_id, amount, action, status, created_at) "
-    "VALUES (%s, %s, %s, 'held', %s) RETURNING id"
+    "SELECT %s, %s, %s, 'held', %s"
 )
+HOLD_SQL = f"{_HOLD} RETURNING id"
+HOLD_IF_APPLIED_SQL = f"{_HOLD} FROM DUAL WHERE ROW_COUNT() = 1"
 CLAIM_SQL = (
     "UPDATE token_holds SET status = %s, closed_at = %s "
     "WHERE id = %s AND user_id = %s AND status = 'held'"
 )
-USAGE_SQL = (
+_USAGE = (
     "INSERT INTO token_usage_history "
     "(user_id, article_id, tokens_used, action, provider_tokens, created_at) "
-    "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id"
+    "SELECT %s, %s, %s, %s, %s, %s{if_} RETURNING id"
 )
+USAGE_SQL = _USAGE.format(if_="")
+USAGE_IF_CLAIMED_SQL = _USAGE.format(if_=" FROM DUAL WHERE ROW_COUNT() = 1")
+
+
+def _chained(statements: list[str], params: list) -> tuple | None:
+    """MariaDB: `statements` sent as one query, each after the first written to run only
+    if the one before changed a row; the last one's RETURNING row, None if any refused.
+
+    One round trip instead of one per statement, and a row lock taken by the first is
+    held that much shorter (volx/mysql sends START TRANSACTION in the same packet).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("; ".join(statements), params)
+        for _ in statements[1:]:
+            cursor.nextset()  # from one statement's result to the next one's
+        return cursor.fetchone()
 
 
 def _entry_values(delta, kind, reference, idempotency_key, actor, note) -> list:
     """The values of a ledger entry's columns, in APPEND_SQL's order."""
     actor_id = actor.pk if actor else None
     return [delta, kind, reference, idempotency_key, actor_id, note[:255], timezone.now()]
+
+
+def _usage_row(values: list, usage_id: int) -> TokenUsage:
+    """The TokenUsage just written with `values`, in USAGE_SQL's order."""
+    user_id, article_id, tokens_used, action, provider_tokens, created_at = values
+    return _loaded(
+        TokenUsage,
+        id=usage_id,
+        user_id=user_id,
+        article_id=article_id,
+        tokens_used=tokens_used,
+        action=action,
+        provider_tokens=provider_tokens,
+        created_at=created_at,
+    )
 
 
 def _loaded(model, **values):

@@ -15,6 +15,10 @@ def numbers(user) -> tuple[int, int]:
     return user.tokens_remaining, user.subscription.tokens_limit
 
 
+def fields(instance) -> dict:
+    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
 def ledger_sum(user) -> int:
     return LedgerEntry.objects.filter(user=user).aggregate(s=Sum("delta"))["s"] or 0
 
@@ -225,6 +229,30 @@ class TestHolds:
         with pytest.raises(HoldClosed):
             Wallet(user).settle(hold)
         assert numbers(user)[0] == 9_700
+        assert TokenUsage.objects.filter(user=user).count() == 1
+
+    def test_the_rows_returned_are_the_rows_written(self, user):
+        """hold() and settle() build their results from what they sent, not by reading
+        back; the database must hold exactly that, the hold's entry naming the hold."""
+        hold = Wallet(user).hold(400, action="meta_description")
+        usage = Wallet(user).settle(hold, provider_tokens=57)
+
+        assert fields(TokenHold.objects.get(pk=hold.pk)) == fields(hold)
+        assert fields(TokenUsage.objects.get(pk=usage.pk)) == fields(usage)
+        assert (usage.user_id, usage.tokens_used, usage.provider_tokens) == (user.pk, 400, 57)
+        entry = LedgerEntry.objects.get(user=user, kind=LedgerEntry.Kind.HOLD)
+        assert (entry.reference, entry.delta, entry.balance_after) == (
+            f"hold:{hold.pk}",
+            -400,
+            hold.balance_after,
+        )
+
+    def test_a_hold_on_a_null_balance_restores_it_first(self, user):
+        User.objects.filter(pk=user.pk).update(tokens_remaining=None)
+        hold = Wallet(user).hold(300, action="seo_title")
+        assert (hold.balance_after, numbers(user)[0], ledger_sum(user)) == (9_700, 9_700, 9_700)
+        entry = LedgerEntry.objects.filter(user=user).latest("id")
+        assert (entry.kind, entry.reference) == ("hold", f"hold:{hold.pk}")
 
     def test_hold_refused_when_short(self, user):
         Wallet(user).debit(9_800)

@@ -35,11 +35,15 @@ pytestmark = pytest.mark.django_db
 
 # Statements per operation. If the code changes, `learn_statements` fails with the new
 # listing: update the number so that every statement stays a fault point.
-# On MariaDB the grant's balance UPDATE and ledger INSERT are one query (tokens/wallet.py).
-GRANT_QUERIES = 1 if connection.vendor == "mysql" else 2
+# On MariaDB the wallet sends the statements of one change as one query (tokens/wallet.py):
+# a grant's balance UPDATE and ledger INSERT; a hold's UPDATE and two INSERTs; a
+# settlement's claim and usage row.
+MARIADB = connection.vendor == "mysql"
+GRANT_QUERIES, HOLD_QUERIES, SETTLE_QUERIES = (1, 1, 1) if MARIADB else (2, 3, 2)
 APPROVAL_STATEMENTS = 25 + GRANT_QUERIES  # auth, load, Payment.confirm() (1 transaction), …
 WEBHOOK_STATEMENTS = 35 + GRANT_QUERIES  # store the event (1 transaction), process it (1)
-AI_ACTION_STATEMENTS = 10  # auth, hold (1 transaction), settle (1 transaction)
+# auth, then hold and settlement: each one transaction, its savepoint and release here
+AI_ACTION_STATEMENTS = 1 + (2 + HOLD_QUERIES) + (2 + SETTLE_QUERIES)
 TEXT = "Volx writes SEO titles. Volx writes meta descriptions for long articles."
 SEO_TITLE_COST = 300
 

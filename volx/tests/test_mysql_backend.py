@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from tokens.models import LedgerEntry
+from tokens.models import LedgerEntry, TokenHold
 from tokens.wallet import InsufficientTokens, Wallet
 
 pytestmark = [pytest.mark.locks, pytest.mark.django_db(transaction=True)]
@@ -87,6 +87,31 @@ def test_a_refused_debit_writes_no_entry(round_trips):
     assert round_trips[2] == "ROLLBACK"
     assert not LedgerEntry.objects.filter(user=user, kind=LedgerEntry.Kind.DEBIT).exists()
     assert Wallet(user).debit(10_000).balance_after == 0
+
+
+def test_an_ai_actions_hold_and_settlement_are_two_round_trips_each(round_trips):
+    user = UserFactory()
+    round_trips.clear()
+    hold = Wallet(user).hold(300, action="generate_seo_title")
+    Wallet(user).settle(hold)
+    assert len(round_trips) == 4
+    assert round_trips[0].startswith(b"START TRANSACTION; UPDATE users")
+    assert b"; INSERT INTO token_holds" in round_trips[0]
+    assert b"; INSERT INTO token_ledger" in round_trips[0]
+    assert round_trips[2].startswith(b"START TRANSACTION; UPDATE token_holds")
+    assert b"; INSERT INTO token_usage_history" in round_trips[2]
+    assert round_trips[1] == round_trips[3] == "COMMIT"
+    assert balance_seen_by_another_connection(user.pk) == 9_700
+
+
+def test_a_refused_hold_writes_no_hold(round_trips):
+    user = UserFactory()
+    round_trips.clear()
+    with pytest.raises(InsufficientTokens):
+        Wallet(user).hold(10_001, action="rewrite")
+    assert len(round_trips) == 3  # the refused query, the locked read, ROLLBACK
+    assert round_trips[2] == "ROLLBACK"
+    assert not TokenHold.objects.filter(user=user).exists()
 
 
 def test_a_transaction_without_statements_sends_nothing(round_trips):
