@@ -11,16 +11,19 @@ wrote: two requests spent the same tokens). The ledger entry is then copied from
 
 Two statements per spend, as few as the database needs: `make bench` compares this with
 raw SQL. On MariaDB they reach the server as one query (`_chained`), and so do a hold's
-UPDATE and its two INSERTs, and a settlement's claim and usage row. Changes that must read the balance first (a credit with an idempotency key, a
-forfeit, a refund reversal) lock the row with `SELECT … FOR UPDATE`. Lock order,
-everywhere in Volx: the user row first, then any other row (subscription, payment) — but
-a hold's settle or release claims the hold row first and then touches the user row;
-nothing else locks a hold, so no cycle forms.
+UPDATE and its two INSERTs, and a settlement's claim and usage row. Changes that must
+read the balance first (a credit with an idempotency key, a forfeit, a refund reversal)
+lock the row with `SELECT … FOR UPDATE`. Lock order, everywhere in Volx: the user row
+first, then any other row (subscription, payment) — but a hold's settle or release
+claims the hold row first and then touches the user row; nothing else locks a hold, so
+no cycle forms.
 """
 
 from __future__ import annotations
 
-from django.db import connection, transaction
+import functools
+
+from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
@@ -272,7 +275,7 @@ class Wallet:
         On MariaDB both statements go to the server in one query (see _chained): the row
         lock is held for one round trip fewer and a debit costs one execute() less.
         """
-        if connection.vendor != "mysql":
+        if not _one_query():
             if not self._apply(delta):
                 return None
             return self._append(delta, kind, reference, idempotency_key, actor, note)
@@ -289,7 +292,7 @@ class Wallet:
         On MariaDB the three statements are one query: the ledger entry names the hold
         just inserted by LAST_INSERT_ID(), and returns its id with the entry's columns.
         """
-        if connection.vendor != "mysql":
+        if not _one_query():
             if not self._apply(-amount):
                 return None
             return self._hold_and_append(amount, action, now)
@@ -381,7 +384,7 @@ class Wallet:
 
     def _close_and_record(self, hold: TokenHold, usage: list) -> TokenUsage:
         """_close(hold, SETTLED) and _usage(*usage); on MariaDB one query (see _chained)."""
-        if connection.vendor != "mysql":
+        if not _one_query():
             self._close(hold, TokenHold.Status.SETTLED)
             return self._usage(*usage)
         now = timezone.now()
@@ -486,8 +489,21 @@ def _loaded(model, **values):
 
     Every column must be given (a KeyError otherwise): a new column fails here, loudly.
     """
-    names = [field.attname for field in model._meta.concrete_fields]
-    return model.from_db(connection.alias, names, [values[name] for name in names])
+    names = _columns(model)
+    return model.from_db(DEFAULT_DB_ALIAS, names, [values[name] for name in names])
+
+
+@functools.cache
+def _columns(model) -> list[str]:
+    return [field.attname for field in model._meta.concrete_fields]
+
+
+@functools.cache
+def _one_query() -> bool:
+    """Whether the statements of a change go to the server as one query (_chained): on
+    MariaDB, whose client sends several statements at once. The wallet works on the
+    default database (`connection`), whose engine does not change while Django runs."""
+    return connection.vendor == "mysql"
 
 
 def balance_summary(user) -> dict:
