@@ -12,8 +12,8 @@ A transaction that sends no statement sends no COMMIT either.
 The session's autocommit never changes: the COMMIT or ROLLBACK ends the transaction and
 the session is back in autocommit, so the `autocommit(True)` that follows finds nothing
 to do (mysqlclient reads the server's status flag and sends nothing). A transaction
-costs its statements and its COMMIT, nothing more: a wallet debit is two round trips
-(tokens/wallet.py sends its UPDATE and INSERT as one query).
+costs its statements and its COMMIT, nothing more: a wallet debit, hold or settlement is
+two round trips (tokens/wallet.py sends the statements of each as one query).
 """
 
 from django.db.backends.mysql import base
