@@ -71,7 +71,8 @@ def debit_section(results, drift) -> str:
         runs = ", ".join(f"{ops:.0f}" for ops in result.ops_per_second)
         ratio = result.median / baseline[mode]
         users, tokens = drift[name]
-        exact = "exact" if users == 0 else f"**{tokens:,} tokens lost** ({users} users drift)"
+        drifting = f"{users} user{'s' * (users != 1)} drift"
+        exact = "exact" if users == 0 else f"**{tokens:,} tokens lost** ({drifting})"
         rows.append(f"| {name} | {mode} | {result.median:,.0f} | {ratio:.2f}× | {runs} | {exact} |")
     from bench.db import THREADS
 
@@ -125,6 +126,7 @@ def profile_section(tree: str) -> str:
     total = sum(seconds.values())
     calls = {
         "query": "Connection.query ",
+        "next result": "Connection.next_result ",
         "commit": "Connection.commit ",
         "ping": "Connection.ping ",
     }
@@ -138,8 +140,10 @@ def profile_section(tree: str) -> str:
         [
             "## Where a request's time goes",
             "pyinstrument over 300 seo-title requests through the WSGI stack in one process "
-            f"(bench/profile.py). Waiting for MariaDB: {split} (statements with START "
-            "TRANSACTION, COMMIT, and the ping that checks a reused connection); Python: "
+            f"(bench/profile.py). Waiting for MariaDB: {split} (a query carries START "
+            "TRANSACTION and all statements of a wallet change, and the client waits for "
+            "each statement's result after the first in next_result; then the COMMIT, and "
+            "the ping that checks a reused connection); Python: "
             f"{100 * python / total:.0f}%. Functions by own time:",
             "",
             "```",
