@@ -81,6 +81,19 @@ def test_a_filtered_list_counts_exactly(admin_client, statistics, some_rows, mod
     assert page.context["cl"].full_result_count is None  # no "N total" of the whole table
 
 
+@pytest.mark.skipif(connection.vendor != "mysql", reason="SQLite has no planner estimate")
+def test_a_filtered_list_past_the_cap_says_about_above_and_below(admin_client, monkeypatch):
+    """The count beside the search box is the paginator's too: an estimate says so."""
+    UserFactory.create_batch(5, role="user")
+    monkeypatch.setattr(admin_utils, "EXACT_COUNT_BELOW", 3)
+    page = admin_client.get(BIG_TABLES[User], {"role__exact": "user", "q": "user"})
+    cl = page.context["cl"]
+    assert cl.paginator.estimated
+    html = page.content.decode()
+    assert f"about {cl.result_count} result" in html  # beside the search box
+    assert f"about {cl.result_count} user" in html  # under the list
+
+
 def test_small_or_unknown_tables_are_counted(statistics):
     UserFactory.create_batch(3)
     statistics[User] = EXACT_COUNT_BELOW - 1  # the statistics of a small table may lag
