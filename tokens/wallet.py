@@ -305,7 +305,7 @@ class Wallet:
         if row is None:
             return None
         *entry_row, hold_id = row
-        values[2] = f"hold:{hold_id}"
+        values[2] += str(hold_id)  # the reference, as CONCAT() wrote it: "hold:<id>"
         return hold_id, self._entry(values, *entry_row)
 
     def _hold_and_append(self, amount: int, action: str, now) -> tuple[int, LedgerEntry]:
