@@ -498,11 +498,9 @@ def _columns(model) -> list[str]:
     return [field.attname for field in model._meta.concrete_fields]
 
 
-@functools.cache
 def _one_query() -> bool:
     """Whether the statements of a change go to the server as one query (_chained): on
-    MariaDB, whose client sends several statements at once. The wallet works on the
-    default database (`connection`), whose engine does not change while Django runs."""
+    MariaDB, whose client sends several statements at once."""
     return connection.vendor == "mysql"
 
 
