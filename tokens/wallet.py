@@ -1,33 +1,34 @@
 """The wallet: the one path by which a user's token balance changes.
 
 `users.tokens_remaining` is a cache of SUM(token_ledger.delta) for the user. Every change
-writes the new balance and its ledger entry in the same transaction, and never two
-changes of one user at once: the statement that changes the balance takes the user's row
-lock and holds it until the commit. A spend is one conditional statement,
-`UPDATE users … WHERE tokens_remaining + delta >= 0`: the check and the write cannot be
-separated, so concurrent debits are exact (the old system read, checked in Python and
-wrote: two requests spent the same tokens). The ledger entry is then copied from that row
-(`INSERT … SELECT … RETURNING`), so its balance_after is the balance the UPDATE left.
+is two steps in one transaction, the same statements on every database:
 
-Two statements per spend, as few as the database needs: `make bench` compares this with
-raw SQL. On MariaDB they reach the server as one query (`_chained`), and so do a hold's
-UPDATE and its two INSERTs, and a settlement's claim and usage row. Changes that must
-read the balance first (a credit with an idempotency key, a forfeit, a refund reversal)
-lock the row with `SELECT … FOR UPDATE`. Lock order, everywhere in Volx: the user row
-first, then any other row (subscription, payment) — but a hold's settle or release
-claims the hold row first and then touches the user row; nothing else locks a hold, so
-no cycle forms.
+1. `_add(delta)`: one conditional UPDATE, `tokens_remaining + delta WHERE tokens_remaining
+   + delta >= 0`, checked by its row count. The check and the write cannot be separated,
+   so concurrent debits are exact (the old system read, checked in Python and wrote back:
+   two requests spent the same tokens). The UPDATE takes the user's row lock and keeps it
+   until the commit.
+2. `_write_entry(delta, entry)`: read the balance the UPDATE left (under that lock nothing
+   else can change it) and append the ledger row that records it.
+
+Changes that must know the balance or look for an earlier entry before deciding (a
+credit, a refund reversal, a forfeit, anything with an idempotency key) first lock the
+row with `lock()`. Lock order, everywhere in Volx: the user row first, then any other row
+(subscription, payment). A hold's settle or release claims the hold row first, with a
+conditional UPDATE, and then touches the user row; nothing else locks a hold, so no
+cycle forms.
 """
 
 from __future__ import annotations
 
-import functools
+from dataclasses import dataclass, replace
 
-from django.db import DEFAULT_DB_ALIAS, connection, transaction
-from django.db.models import Count, Sum
+from django.db import transaction
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 
 from accounts.models import User
+from tokens import references
 from tokens.models import LedgerEntry, TokenHold, TokenUsage
 from tokens.signals import balance_lowered
 from volx.db import retry_transaction
@@ -36,7 +37,7 @@ Kind = LedgerEntry.Kind
 
 
 class InsufficientTokens(Exception):
-    """A debit would take the balance below zero (SPEC §2 rule 5)."""
+    """A debit would take the balance below zero (refused with HTTP 402)."""
 
     def __init__(self, remaining: int, required: int):
         self.remaining = remaining
@@ -49,6 +50,17 @@ class HoldClosed(Exception):
     """The hold was already settled or released."""
 
 
+@dataclass(frozen=True)
+class Entry:
+    """What a ledger entry says besides its amount: why the tokens moved and who moved them."""
+
+    kind: str
+    reference: str = ""
+    idempotency_key: str | None = None
+    actor: User | None = None
+    note: str = ""
+
+
 class Wallet:
     def __init__(self, user: User | int):
         self.user_id: int = getattr(user, "pk", user)
@@ -56,20 +68,23 @@ class Wallet:
     # --- reading --------------------------------------------------------------
 
     def balance(self) -> int:
-        """The spendable balance; a NULL balance is restored first (rule 6)."""
-        balance = self._users().values_list("tokens_remaining", flat=True).get()
+        """The spendable balance; a NULL balance is restored first."""
+        balance = self._user().values_list("tokens_remaining", flat=True).get()
         if balance is None:
             with transaction.atomic():
-                balance = self._lock()
+                balance = self.lock()
         return balance
 
     def lock(self) -> int:
         """Lock the user's row for the rest of the caller's transaction; return the balance.
 
-        For callers that change other rows together with the balance (a plan change):
-        taking this lock first keeps the lock order the same everywhere.
+        A NULL balance is restored here. Callers that change other rows together with the
+        balance (a plan change, a payment) take this lock first, to keep the lock order.
         """
-        return self._lock()
+        balance = self._user().select_for_update().values_list("tokens_remaining", flat=True).get()
+        if balance is None:
+            balance = self._restore_null()
+        return balance
 
     def has_entry(self, idempotency_key: str) -> bool:
         return LedgerEntry.objects.filter(
@@ -91,10 +106,9 @@ class Wallet:
     ) -> LedgerEntry:
         """Add tokens. With an idempotency key, a repeated credit returns the first entry."""
         _require_positive(amount)
-        self._lock()
-        if idempotency_key and (done := self._entry_with_key(idempotency_key)):
-            return done
-        return self._write(amount, kind, reference, idempotency_key, actor, note)
+        entry = Entry(kind, reference, idempotency_key, actor, note)
+        self.lock()  # before looking for the key: two credits with it cannot both miss it
+        return self._earlier(entry) or self._change(amount, entry)
 
     @retry_transaction
     def debit(
@@ -111,17 +125,18 @@ class Wallet:
     ) -> LedgerEntry:
         """Spend tokens, or raise InsufficientTokens and change nothing.
 
-        With `action`, the spending is also written to the usage history (rule 2).
+        With `action`, the spending is also written to the usage history.
         """
         _require_positive(amount)
+        entry = Entry(kind, reference, idempotency_key, actor, note)
         if idempotency_key:
-            self._lock()
-            if done := self._entry_with_key(idempotency_key):
+            self.lock()
+            if done := self._earlier(entry):
                 return done
-        entry = self._spend(amount, kind, reference, idempotency_key, actor, note)
+        written = self._change(-amount, entry, announce=True)
         if action:
-            self._usage(action, amount, article_id, None)
-        return entry
+            self._record_usage(action, amount, article_id=article_id)
+        return written
 
     @retry_transaction
     def debit_up_to(
@@ -134,52 +149,47 @@ class Wallet:
         actor: User | None = None,
         note: str = "",
     ) -> LedgerEntry:
-        """Take back up to `amount` without going below 0 (a refund reversal, rule 11).
+        """Take back up to `amount` without going below 0 (a refund reversal).
 
         The shortfall is written in the entry's note; at a balance of 0 the entry has
         delta 0, so the reversal and what could not be taken back are still on record.
         """
         _require_positive(amount)
-        balance = self._lock()
-        if idempotency_key and (done := self._entry_with_key(idempotency_key)):
+        entry = Entry(kind, reference, idempotency_key, actor, note)
+        balance = self.lock()
+        if done := self._earlier(entry):
             return done
         taken = min(balance, amount)
         if taken < amount:
-            note = f"{note} (shortfall {amount - taken}: balance was {balance})".strip()
-        return self._write(-taken, kind, reference, idempotency_key, actor, note)
+            shortfall = f"(shortfall {amount - taken}: balance was {balance})"
+            entry = replace(entry, note=f"{note} {shortfall}".strip())
+        return self._change(-taken, entry)
 
     @retry_transaction
-    def forfeit(self, *, reference: str = "", note: str = "", actor: User | None = None):
+    def forfeit(
+        self, *, reference: str = "", note: str = "", actor: User | None = None
+    ) -> LedgerEntry | None:
         """Take the whole balance (plan reset, expiry with forfeit). None when already 0."""
-        balance = self._lock()
+        balance = self.lock()
         if balance == 0:
             return None
-        return self._write(-balance, Kind.FORFEIT, reference, None, actor, note)
+        return self._change(-balance, Entry(Kind.FORFEIT, reference, actor=actor, note=note))
 
     # --- holds for AI actions -------------------------------------------------
 
     @retry_transaction
     def hold(self, amount: int, *, action: str) -> TokenHold:
-        """Set `amount` aside before running an AI action; raises InsufficientTokens."""
+        """Set `amount` aside before running an AI action; raises InsufficientTokens.
+
+        `hold.balance_after` (not a column) is the balance the hold left.
+        """
         _require_positive(amount)
-        now = timezone.now()
-        written = self._apply_and_hold(amount, action, now)
-        if written is None:
-            self._refused(-amount)
-            written = self._hold_and_append(amount, action, now)
-        hold_id, entry = written
-        hold = _loaded(
-            TokenHold,
-            id=hold_id,
-            user_id=self.user_id,
-            amount=amount,
-            action=action,
-            status=TokenHold.Status.HELD,
-            created_at=now,
-            closed_at=None,
-        )
-        self._announce(entry)
-        hold.balance_after = entry.balance_after  # not a column: the balance the hold left
+        # The user row first: inserting the hold takes a shared lock on it too (its
+        # foreign key), and two holds each holding that would deadlock on the UPDATE.
+        self._add(-amount)
+        hold = TokenHold.objects.create(user_id=self.user_id, amount=amount, action=action)
+        entry = Entry(Kind.HOLD, references.hold(hold.pk))
+        hold.balance_after = self._write_entry(-amount, entry, announce=True).balance_after
         return hold
 
     @retry_transaction
@@ -191,41 +201,86 @@ class Wallet:
         article_id: int | None = None,
         provider_tokens: int | None = None,
     ) -> TokenUsage:
-        """Charge a hold: the usage row is written and any unused part returned."""
+        """Charge the AI action its hold was for: close the hold, write the usage row for
+        `cost` (by default all of it) and give back the unused part."""
         cost = hold.amount if cost is None else cost
         if not 0 <= cost <= hold.amount:
             raise ValueError(f"cost {cost} outside 0..{hold.amount} held")
-        usage = [hold.action, cost, article_id, provider_tokens]
-        if cost == hold.amount:  # every AI action: one query on MariaDB
-            return self._close_and_record(hold, usage)
-        self._close(hold, TokenHold.Status.SETTLED)
-        unused = hold.amount - cost
-        self._write(unused, Kind.RELEASE, f"hold:{hold.pk}", None, None, "unused part of the hold")
-        return self._usage(*usage)
+        self._claim(hold, TokenHold.Status.SETTLED)
+        if cost < hold.amount:
+            unused = Entry(Kind.RELEASE, references.hold(hold.pk), note="unused part of the hold")
+            self._change(hold.amount - cost, unused)
+        return self._record_usage(
+            hold.action, cost, article_id=article_id, provider_tokens=provider_tokens
+        )
 
     @retry_transaction
     def release(self, hold: TokenHold) -> None:
-        """Give a hold back in full (the AI action failed: it costs nothing, rule I5)."""
-        self._close(hold, TokenHold.Status.RELEASED)
-        self._write(hold.amount, Kind.RELEASE, f"hold:{hold.pk}", None, None, "")
+        """Give a hold back in full: a failed AI action costs nothing."""
+        self._claim(hold, TokenHold.Status.RELEASED)
+        self._change(hold.amount, Entry(Kind.RELEASE, references.hold(hold.pk)))
 
     # --- internals ------------------------------------------------------------
 
-    def _users(self):
+    def _user(self):
         return User.objects.filter(pk=self.user_id)
 
-    def _lock(self) -> int:
-        """Lock the user's row until the transaction ends; return its balance."""
-        balance = self._users().select_for_update().values_list("tokens_remaining", flat=True).get()
-        if balance is None:
-            balance = self._restore_null()
-        return balance
+    def _change(self, delta: int, entry: Entry, *, announce: bool = False) -> LedgerEntry:
+        self._add(delta)
+        return self._write_entry(delta, entry, announce=announce)
+
+    def _add(self, delta: int) -> None:
+        """Add `delta` to the balance, or raise InsufficientTokens and change nothing.
+
+        The conditional UPDATE matches no row when the balance is too low, NULL, or the
+        user is gone; the locked read then tells which (it raises DoesNotExist for a
+        missing user) and restores a NULL balance, which may now cover `delta`.
+        """
+        fits = self._user().filter(tokens_remaining__gte=-delta)
+        if fits.update(tokens_remaining=F("tokens_remaining") + delta):
+            return
+        balance = self.lock()
+        if balance + delta < 0:
+            raise InsufficientTokens(remaining=balance, required=-delta)
+        self._user().update(tokens_remaining=F("tokens_remaining") + delta)
+
+    def _write_entry(self, delta: int, entry: Entry, *, announce: bool = False) -> LedgerEntry:
+        """Append the ledger entry of the `delta` just added, with the balance it left.
+
+        With `announce`, tell the other apps that spending lowered the balance (the
+        low-balance e-mail): only a debit or a hold, not refund reversals or forfeits,
+        as the notice is about the user's own spending. The receivers run in this
+        transaction, under the row lock, and get the plan allowance read with the balance.
+        """
+        balance_after, tokens_limit = (
+            self._user().values_list("tokens_remaining", "subscription__tokens_limit").get()
+        )
+        written = LedgerEntry.objects.create(
+            user_id=self.user_id,
+            delta=delta,
+            balance_after=balance_after,
+            kind=entry.kind,
+            reference=entry.reference,
+            idempotency_key=entry.idempotency_key,
+            actor=entry.actor,
+            note=entry.note[:255],
+        )
+        if announce:
+            balance_lowered.send(
+                sender=Wallet,
+                user_id=self.user_id,
+                balance_before=balance_after - delta,
+                balance_after=balance_after,
+                tokens_limit=tokens_limit,
+            )
+        return written
 
     def _restore_null(self) -> int:
-        """Rule 6: NULL becomes the ledger sum if there is a ledger, else the plan allowance.
+        """NULL becomes the ledger sum if there is a ledger, else the plan allowance.
 
-        Only NULL: 0 is a real balance and is never refilled. The opening_balance entry
-        records the restoration and keeps SUM(delta) equal to the balance.
+        Only NULL: 0 is a real balance and is never refilled (the old system refilled
+        users at 0, giving free tokens forever). The opening_balance entry records the
+        restoration and keeps SUM(delta) equal to the balance.
         """
         ledger = LedgerEntry.objects.filter(user_id=self.user_id).aggregate(
             total=Sum("delta"), entries=Count("id")
@@ -234,278 +289,56 @@ class Wallet:
         if ledger["entries"]:
             restored, source = max(0, total), "the ledger"
         else:
-            limit = self._users().values_list("subscription__tokens_limit", flat=True).get()
+            limit = self._user().values_list("subscription__tokens_limit", flat=True).get()
             restored, source = limit or 0, "the plan allowance"
-        self._users().update(tokens_remaining=restored)
+        self._user().update(tokens_remaining=restored)
         note = f"NULL balance restored from {source}"
-        self._append(restored - total, Kind.OPENING_BALANCE, "", None, None, note)
+        self._write_entry(restored - total, Entry(Kind.OPENING_BALANCE, note=note))
         return restored
 
-    def _spend(self, amount, kind, reference, idempotency_key, actor, note) -> LedgerEntry:
-        """Take `amount` or raise InsufficientTokens."""
-        return self._announce(self._write(-amount, kind, reference, idempotency_key, actor, note))
-
-    def _announce(self, entry: LedgerEntry) -> LedgerEntry:
-        """Tell other apps that spending lowered the balance (the low-balance e-mail).
-
-        Only spending announces it (a debit, a hold), not refund reversals or forfeits:
-        the notice is about the user's own spending. Receivers run in this transaction,
-        under the row lock, and get the plan allowance with it.
-        """
-        balance_lowered.send(
-            sender=Wallet,
-            user_id=self.user_id,
-            balance_before=entry.balance_after - entry.delta,
-            balance_after=entry.balance_after,
-            tokens_limit=entry.tokens_limit,
-        )
-        return entry
-
-    def _write(self, delta, kind, reference, idempotency_key, actor, note) -> LedgerEntry:
-        """Change the balance by `delta` and write its entry, or raise InsufficientTokens."""
-        entry = self._apply_and_append(delta, kind, reference, idempotency_key, actor, note)
-        if entry is None:
-            self._refused(delta)
-            entry = self._append(delta, kind, reference, idempotency_key, actor, note)
-        return entry
-
-    def _apply_and_append(self, delta, kind, reference, idempotency_key, actor, note):
-        """_apply() and, if it changed the balance, _append(); None if it did not.
-
-        On MariaDB both statements go to the server in one query (see _chained): the row
-        lock is held for one round trip fewer and a debit costs one execute() less.
-        """
-        if not _one_query():
-            if not self._apply(delta):
-                return None
-            return self._append(delta, kind, reference, idempotency_key, actor, note)
-        values = _entry_values(delta, kind, reference, idempotency_key, actor, note)
-        row = _chained(
-            [APPLY_SQL, APPEND_IF_APPLIED_SQL],
-            [delta, self.user_id, delta, *values, self.user_id, self.user_id],
-        )
-        return None if row is None else self._entry(values, *row)
-
-    def _apply_and_hold(self, amount: int, action: str, now):
-        """_apply(-amount) and, if it changed the balance, _hold_and_append(); else None.
-
-        On MariaDB the three statements are one query: the ledger entry names the hold
-        just inserted by LAST_INSERT_ID(), and returns its id with the entry's columns.
-        """
-        if not _one_query():
-            if not self._apply(-amount):
-                return None
-            return self._hold_and_append(amount, action, now)
-        values = _entry_values(-amount, Kind.HOLD, "hold:", None, None, "")
-        row = _chained(
-            [APPLY_SQL, HOLD_IF_APPLIED_SQL, APPEND_HOLD_IF_APPLIED_SQL],
-            [-amount, self.user_id, -amount, self.user_id, amount, action, now]
-            + [*values, self.user_id, self.user_id],
-        )
-        if row is None:
+    def _earlier(self, entry: Entry) -> LedgerEntry | None:
+        """The entry already written with `entry`'s idempotency key, if it has one.
+        Called holding the row lock, so that two changes with one key cannot both miss it."""
+        if not entry.idempotency_key:
             return None
-        *entry_row, hold_id = row
-        values[2] += str(hold_id)  # the reference, as CONCAT() wrote it: "hold:<id>"
-        return hold_id, self._entry(values, *entry_row)
-
-    def _hold_and_append(self, amount: int, action: str, now) -> tuple[int, LedgerEntry]:
-        """The hold row and its ledger entry, for the `amount` just taken: (hold id, entry)."""
-        hold_id = self._insert(HOLD_SQL, [self.user_id, amount, action, now])
-        return hold_id, self._append(-amount, Kind.HOLD, f"hold:{hold_id}", None, None, "")
-
-    def _refused(self, delta: int) -> None:
-        """_apply() changed nothing: raise InsufficientTokens, or apply `delta` after all."""
-        balance = self._lock()  # too low, NULL (restored here), or no such user (raises)
-        if balance + delta < 0:
-            raise InsufficientTokens(remaining=balance, required=-delta)
-        self._apply(delta)  # it was NULL; restored under the lock, it fits now
-
-    def _apply(self, delta: int) -> bool:
-        """One statement checks, changes and locks: False (nothing changed) below 0."""
-        with connection.cursor() as cursor:
-            cursor.execute(APPLY_SQL, [delta, self.user_id, delta])
-            return cursor.rowcount == 1
-
-    def _append(self, delta, kind, reference, idempotency_key, actor, note) -> LedgerEntry:
-        """The ledger entry of the change just applied, with the balance that it left.
-
-        The same statement reads the plan allowance (`entry.tokens_limit`, not a column),
-        so announcing a lower balance costs no query.
-        """
-        values = _entry_values(delta, kind, reference, idempotency_key, actor, note)
-        with connection.cursor() as cursor:
-            cursor.execute(APPEND_SQL, [*values, self.user_id, self.user_id])
-            return self._entry(values, *cursor.fetchone())
-
-    def _entry(self, values, entry_id, balance_after, tokens_limit) -> LedgerEntry:
-        delta, kind, reference, idempotency_key, actor_id, note, now = values
-        entry = _loaded(
-            LedgerEntry,
-            id=entry_id,
-            user_id=self.user_id,
-            delta=delta,
-            balance_after=balance_after,
-            kind=kind,
-            reference=reference,
-            idempotency_key=idempotency_key,
-            actor_id=actor_id,
-            note=note,
-            created_at=now,
-        )
-        entry.tokens_limit = tokens_limit
-        return entry
-
-    def _usage(self, action, tokens_used, article_id, provider_tokens) -> TokenUsage:
-        """The usage-history row of a spending (rule 2)."""
-        values = [self.user_id, article_id, tokens_used, action, provider_tokens, timezone.now()]
-        return _usage_row(values, self._insert(USAGE_SQL, values))
-
-    def _insert(self, sql: str, params: list) -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone()[0]
-
-    def _entry_with_key(self, key: str) -> LedgerEntry | None:
+        key = entry.idempotency_key
         return LedgerEntry.objects.filter(user_id=self.user_id, idempotency_key=key).first()
 
-    def _close(self, hold: TokenHold, status: str) -> None:
-        """Claim an open hold for settling or releasing, or raise HoldClosed.
+    def _claim(self, hold: TokenHold, status: str) -> None:
+        """Close an open hold as `status`, or raise HoldClosed.
 
         One conditional UPDATE both checks that the hold is still open and locks it, so
         of a settle and a release racing for one hold exactly one proceeds.
         """
         now = timezone.now()
-        with connection.cursor() as cursor:
-            cursor.execute(CLAIM_SQL, [status, now, hold.pk, self.user_id])
-            claimed = cursor.rowcount == 1
+        claimed = TokenHold.objects.filter(
+            pk=hold.pk, user_id=self.user_id, status=TokenHold.Status.HELD
+        ).update(status=status, closed_at=now)
         if not claimed:
-            raise self._closed_already(hold)
+            current = TokenHold.objects.filter(pk=hold.pk).values_list("status", flat=True).first()
+            raise HoldClosed(f"hold {hold.pk} is already {current}")
         hold.status, hold.closed_at = status, now
 
-    def _close_and_record(self, hold: TokenHold, usage: list) -> TokenUsage:
-        """_close(hold, SETTLED) and _usage(*usage); on MariaDB one query (see _chained)."""
-        if not _one_query():
-            self._close(hold, TokenHold.Status.SETTLED)
-            return self._usage(*usage)
-        now = timezone.now()
-        action, tokens_used, article_id, provider_tokens = usage
-        values = [self.user_id, article_id, tokens_used, action, provider_tokens, now]
-        row = _chained(
-            [CLAIM_SQL, USAGE_IF_CLAIMED_SQL],
-            [TokenHold.Status.SETTLED, now, hold.pk, self.user_id, *values],
+    def _record_usage(
+        self,
+        action: str,
+        tokens_used: int,
+        *,
+        article_id: int | None = None,
+        provider_tokens: int | None = None,
+    ) -> TokenUsage:
+        """The usage-history row of a spending, written with its ledger entry."""
+        return TokenUsage.objects.create(
+            user_id=self.user_id,
+            action=action,
+            tokens_used=tokens_used,
+            article_id=article_id,
+            provider_tokens=provider_tokens,
         )
-        if row is None:
-            raise self._closed_already(hold)
-        hold.status, hold.closed_at = TokenHold.Status.SETTLED, now
-        return _usage_row(values, row[0])
-
-    def _closed_already(self, hold: TokenHold) -> HoldClosed:
-        current = TokenHold.objects.filter(pk=hold.pk).values_list("status", flat=True).first()
-        return HoldClosed(f"hold {hold.pk} is already {current}")
-
-
-# The balance changes only when it stays at or above 0; the row lock the UPDATE takes is
-# held until the commit. `+ 0 >= 0` also refuses a NULL balance, which _lock() restores.
-APPLY_SQL = (
-    "UPDATE users SET tokens_remaining = tokens_remaining + %s "
-    "WHERE id = %s AND tokens_remaining + %s >= 0"
-)
-# The statements below that end in `ROW_COUNT() = 1` follow another in one MariaDB query
-# (_chained) and write their row only if that statement changed one: ROW_COUNT() is the
-# number of rows the UPDATE before matched, or the INSERT before wrote.
-_APPEND = (
-    "INSERT INTO token_ledger "
-    "(user_id, delta, balance_after, kind, reference, idempotency_key, actor_id, note, created_at) "
-    "SELECT id, %s, tokens_remaining, %s, {reference}, %s, %s, %s, %s "
-    "FROM users WHERE id = %s{if_} "
-    "RETURNING id, balance_after, (SELECT tokens_limit FROM user_subscriptions WHERE user_id = %s)"
-)
-APPEND_SQL = _APPEND.format(reference="%s", if_="")
-APPEND_IF_APPLIED_SQL = _APPEND.format(reference="%s", if_=" AND ROW_COUNT() = 1")
-# After HOLD_IF_APPLIED_SQL: the reference is "hold:" and the hold's id, which it returns too.
-APPEND_HOLD_IF_APPLIED_SQL = (
-    _APPEND.format(reference="CONCAT(%s, LAST_INSERT_ID())", if_=" AND ROW_COUNT() = 1")
-    + ", LAST_INSERT_ID()"
-)
-
-# The rows of an AI action, written by hand as the statements above are: the ORM would
-# compile each of them anew on every request (make bench: about a tenth of its CPU time).
-_HOLD = (
-    "INSERT INTO token_holds (user_id, amount, action, status, created_at) "
-    "SELECT %s, %s, %s, 'held', %s"
-)
-HOLD_SQL = f"{_HOLD} RETURNING id"
-HOLD_IF_APPLIED_SQL = f"{_HOLD} FROM DUAL WHERE ROW_COUNT() = 1"
-CLAIM_SQL = (
-    "UPDATE token_holds SET status = %s, closed_at = %s "
-    "WHERE id = %s AND user_id = %s AND status = 'held'"
-)
-_USAGE = (
-    "INSERT INTO token_usage_history "
-    "(user_id, article_id, tokens_used, action, provider_tokens, created_at) "
-    "SELECT %s, %s, %s, %s, %s, %s{if_} RETURNING id"
-)
-USAGE_SQL = _USAGE.format(if_="")
-USAGE_IF_CLAIMED_SQL = _USAGE.format(if_=" FROM DUAL WHERE ROW_COUNT() = 1")
-
-
-def _chained(statements: list[str], params: list) -> tuple | None:
-    """MariaDB: `statements` sent as one query, each after the first written to run only
-    if the one before changed a row; the last one's RETURNING row, None if any refused.
-
-    One round trip instead of one per statement, and a row lock taken by the first is
-    held that much shorter (volx/mysql sends START TRANSACTION in the same packet).
-    """
-    with connection.cursor() as cursor:
-        cursor.execute("; ".join(statements), params)
-        for _ in statements[1:]:
-            cursor.nextset()  # from one statement's result to the next one's
-        return cursor.fetchone()
-
-
-def _entry_values(delta, kind, reference, idempotency_key, actor, note) -> list:
-    """The values of a ledger entry's columns, in APPEND_SQL's order."""
-    actor_id = actor.pk if actor else None
-    return [delta, kind, reference, idempotency_key, actor_id, note[:255], timezone.now()]
-
-
-def _usage_row(values: list, usage_id: int) -> TokenUsage:
-    """The TokenUsage just written with `values`, in USAGE_SQL's order."""
-    user_id, article_id, tokens_used, action, provider_tokens, created_at = values
-    return _loaded(
-        TokenUsage,
-        id=usage_id,
-        user_id=user_id,
-        article_id=article_id,
-        tokens_used=tokens_used,
-        action=action,
-        provider_tokens=provider_tokens,
-        created_at=created_at,
-    )
-
-
-def _loaded(model, **values):
-    """A model instance for a row just written by hand, as if read from the database.
-
-    Every column must be given (a KeyError otherwise): a new column fails here, loudly.
-    """
-    names = _columns(model)
-    return model.from_db(DEFAULT_DB_ALIAS, names, [values[name] for name in names])
-
-
-@functools.cache
-def _columns(model) -> list[str]:
-    return [field.attname for field in model._meta.concrete_fields]
-
-
-def _one_query() -> bool:
-    """Whether the statements of a change go to the server as one query (_chained): on
-    MariaDB, whose client sends several statements at once."""
-    return connection.vendor == "mysql"
 
 
 def balance_summary(user) -> dict:
-    """You have / Your plan / Used (SPEC §1): Used = max(0, limit − remaining)."""
+    """You have / Your plan / Used, where Used = max(0, limit − remaining)."""
     remaining = Wallet(user).balance()
     subscription = getattr(user, "subscription", None)
     limit = subscription.tokens_limit if subscription else 0

@@ -232,8 +232,8 @@ class TestHolds:
         assert TokenUsage.objects.filter(user=user).count() == 1
 
     def test_the_rows_returned_are_the_rows_written(self, user):
-        """hold() and settle() build their results from what they sent, not by reading
-        back; the database must hold exactly that, the hold's entry naming the hold."""
+        """hold() and settle() return exactly the rows the database holds, and the hold's
+        ledger entry names the hold and the balance it left."""
         hold = Wallet(user).hold(400, action="meta_description")
         usage = Wallet(user).settle(hold, provider_tokens=57)
 

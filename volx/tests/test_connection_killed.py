@@ -29,9 +29,9 @@ pytestmark = [pytest.mark.locks, pytest.mark.django_db(transaction=True)]
 # Statements per request: the connection is a persistent one (CONN_MAX_AGE), already set
 # up, and the outermost transactions have no savepoint statements. START TRANSACTION
 # (volx/mysql/base.py) travels in one query with the transaction's first statement.
-# The wallet sends the statements of one change as one query (tokens/wallet.py).
-APPROVAL_STATEMENTS = 24  # the grant's UPDATE and ledger INSERT: one query
-AI_ACTION_STATEMENTS = 3  # auth; the hold's UPDATE and two INSERTs; the claim and usage row
+APPROVAL_STATEMENTS = 26
+# auth; the hold's UPDATE, hold INSERT, balance read and ledger INSERT; the claim and usage row
+AI_ACTION_STATEMENTS = 7
 TEXT = "Volx writes SEO titles. Volx writes meta descriptions for long articles."
 
 

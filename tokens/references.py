@@ -1,0 +1,47 @@
+"""What a ledger entry names as its cause (`reference`) and the key that makes a grant happen
+once (`idempotency_key`), spelled in one place: the code that writes an entry and the code
+that looks for it later (a refund finding its grant, a replayed webhook) must agree.
+"""
+
+# The free tokens given at registration: one such entry per user.
+REGISTRATION = "registration"
+
+
+def hold(hold_id: int) -> str:
+    """A hold's entries: the debit that set the tokens aside and any release."""
+    return f"hold:{hold_id}"
+
+
+def payment(payment_id: int) -> str:
+    """A confirmed payment's grant, as its reference and its idempotency key."""
+    return f"payment:{payment_id}"
+
+
+def refund(payment_id: int) -> str:
+    """The reversal of a refunded payment's grant (its reference is the payment's)."""
+    return f"refund:{payment_id}"
+
+
+def stripe_invoice(invoice_id: str) -> str:
+    """A renewal paid by a Stripe subscription invoice, as reference and key."""
+    return f"stripe-invoice:{invoice_id}"
+
+
+def admin_bonus(grant_id: str) -> str:
+    """A bonus granted in the admin; the id comes with the form, so a resubmitted form
+    grants nothing twice."""
+    return f"admin-bonus:{grant_id}"
+
+
+def bonus_by(username: str) -> str:
+    return f"bonus by {username}"
+
+
+def plan(slug: str) -> str:
+    """A plan's own grant when no payment caused it (the free plan at registration)."""
+    return f"plan:{slug}"
+
+
+def expiry(plan_slug: str) -> str:
+    """The forfeit of an expired paid plan's balance."""
+    return f"expiry:{plan_slug}"
