@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.models import User
+from tokens import references
 from tokens.models import LedgerEntry
 from tokens.wallet import Wallet
 from volx.admin_utils import LargeTableAdmin
@@ -128,7 +129,7 @@ class UserAdmin(LargeTableAdmin):
         )
 
     def _grant(self, request, user: User, *, amount: int, reason: str, grant_id: str) -> None:
-        wallet, key = Wallet(user), f"admin-bonus:{grant_id}"
+        wallet, key = Wallet(user), references.admin_bonus(grant_id)
         if wallet.has_entry(key):
             self.message_user(
                 request, f"Skipped {user}: this bonus was already granted.", messages.WARNING
@@ -138,7 +139,7 @@ class UserAdmin(LargeTableAdmin):
             entry = wallet.credit(
                 amount,
                 kind=LedgerEntry.Kind.BONUS,
-                reference=f"bonus by {request.user.username}",
+                reference=references.bonus_by(request.user.username),
                 idempotency_key=key,
                 actor=request.user,
                 note=reason,

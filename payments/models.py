@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from payments.signals import payment_confirmed, payment_refunded
 from subscriptions.models import BillingCycle, Plan, UserSubscription
+from tokens import references
 from tokens.models import LedgerEntry
 from tokens.wallet import Wallet
 from volx.db import retry_transaction
@@ -113,7 +114,7 @@ class Payment(models.Model):
 
     @property
     def ledger_key(self) -> str:
-        return f"payment:{self.pk}"
+        return references.payment(self.pk)
 
     @retry_transaction
     def confirm(self, *, by=None, transaction_id: str = "") -> None:
@@ -176,7 +177,7 @@ class Payment(models.Model):
                     payment.granted_tokens,
                     kind=LedgerEntry.Kind.REFUND,
                     reference=payment.ledger_key,
-                    idempotency_key=f"refund:{payment.pk}",
+                    idempotency_key=references.refund(payment.pk),
                     note=f"refund of {payment.reference_code}",
                 )
             payment_refunded.send(sender=Payment, payment=payment)

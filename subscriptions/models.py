@@ -10,6 +10,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext
 
 from accounts.models import User
+from tokens import references
 from tokens.models import LedgerEntry
 from tokens.wallet import Wallet
 from volx.db import retry_transaction
@@ -132,8 +133,8 @@ class UserSubscription(models.Model):
         Wallet(user).credit(
             plan.tokens,
             kind=LedgerEntry.Kind.GRANT,
-            reference=f"plan:{plan.slug}",
-            idempotency_key="registration",
+            reference=references.plan(plan.slug),
+            idempotency_key=references.REGISTRATION,
             note="free tokens on registration",
         )
         return subscription
@@ -301,7 +302,7 @@ class UserSubscription(models.Model):
             return False
         if policy == "forfeit":
             Wallet(self.user_id).forfeit(
-                reference=f"expiry:{locked.plan_type}", note="paid period ended"
+                reference=references.expiry(locked.plan_type), note="paid period ended"
             )
         free = Plan.objects.get(slug=FREE_PLAN)
         locked.plan_type = free.slug

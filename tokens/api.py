@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 
 from accounts.api import MeSerializer, me_payload
 from accounts.models import User
+from tokens import references
 from tokens.models import LedgerEntry, TokenUsage
 from tokens.sync import sync_report
 from tokens.wallet import Wallet, balance_summary
@@ -67,7 +68,7 @@ class BonusView(APIView):
         Wallet(user).credit(
             serializer.validated_data["tokens"],
             kind=LedgerEntry.Kind.BONUS,
-            reference=f"bonus by {request.user.username}",
+            reference=references.bonus_by(request.user.username),
             actor=request.user,
             note=serializer.validated_data["reason"],
         )

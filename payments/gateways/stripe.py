@@ -17,6 +17,7 @@ from django.utils import timezone
 from payments.gateways import GatewayError, UnverifiedEvent, record_references, settle
 from payments.models import Payment, PaymentAlreadyDecided
 from subscriptions.models import UserSubscription
+from tokens import references
 from tokens.wallet import Wallet
 
 TIMEOUT = 20  # seconds per request; the buyer is waiting for the redirect
@@ -197,7 +198,7 @@ def _invoice_paid(invoice: dict) -> None:
             f"invoice {invoice['id']}: the subscription of user {payment.user_id} is no longer "
             f"the one payment {payment.pk} bought"
         )
-    key = f"stripe-invoice:{invoice['id']}"
+    key = references.stripe_invoice(invoice["id"])
     subscription.renew(reference=key, idempotency_key=key)
 
 
