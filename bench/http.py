@@ -1,4 +1,5 @@
-"""AI actions over HTTP: gunicorn + the whole stack, loaded by wrk, beside a bare view.
+"""AI actions over HTTP with the local engine: the production server (the Procfile's `web:`
+command, bench/server.py) and the whole stack, loaded by wrk, beside a bare view.
 
 Two servers on the same database, measured in turn with the same wrk settings:
 
@@ -14,19 +15,12 @@ request spends from one user) and spread (requests rotate over 32 users).
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
 import subprocess
 import tempfile
-import time
-import urllib.request
-from pathlib import Path
 
-from bench import common
+from bench import server
 
-WORKERS = int(os.environ.get("BENCH_WORKERS", 2 * (os.cpu_count() or 1) + 1))
 SPREAD_USERS = 32
 START_BALANCE = 2_000_000_000
 TEXT = (
@@ -63,17 +57,25 @@ def prepare_users() -> dict[str, list[str]]:
     return tokens
 
 
-def measure(url: str, tokens: dict[str, list[str]], *, seconds: int) -> dict:
-    """wrk figures for both servers: {(server, mode, connections): {rps, p50, p99, errors}}."""
+def measure(url: str, tokens: dict[str, list[str]], *, seconds: int) -> tuple[dict, dict]:
+    """wrk figures for both servers: {(server, mode, connections): {rps, p50, p99, errors}},
+    and what served them: {command, source, web_concurrency, workers}."""
     results = {}
-    for server, path in (("app", "/api/ai/generate-seo-title"), ("floor", "/bench/floor")):
-        with gunicorn(url) as base:
+    env = {"AI_PROVIDER": "local", "LOG_LEVEL": "ERROR"}
+    for name, path in (("app", "/api/ai/generate-seo-title"), ("floor", "/bench/floor")):
+        with server.running(url, env=env, name=f"wrk-{name}") as app:
+            served_by = {
+                "command": app.command,
+                "source": app.source,
+                "web_concurrency": app.web_concurrency or "the server's default",
+                "workers": len(app.workers()),
+            }
             for mode in ("hot", "spread"):
                 for connections in (32, 4):
-                    results[server, mode, connections] = wrk(
-                        base, path, tokens[mode], connections=connections, seconds=seconds
+                    results[name, mode, connections] = wrk(
+                        app.base, path, tokens[mode], connections=connections, seconds=seconds
                     )
-    return results
+    return results, served_by
 
 
 def wrk(base: str, path: str, tokens: list[str], *, connections: int, seconds: int) -> dict:
@@ -107,62 +109,3 @@ def parse_wrk(output: str) -> dict:
         "non_2xx": int(errors.group(1)) if errors else 0,
         "socket_errors": socket_errors.group(1) if socket_errors else "",
     }
-
-
-class gunicorn:
-    """A gunicorn server on a free port for the benchmark database, as a context manager."""
-
-    def __init__(self, url: str):
-        self.url = url
-
-    def __enter__(self) -> str:
-        port = _free_port()
-        self.log = tempfile.NamedTemporaryFile("w+", suffix=".log")
-        env = {
-            **os.environ,
-            "DATABASE_URL": self.url,
-            "DJANGO_SETTINGS_MODULE": "bench.settings",
-            "DEBUG": "false",
-            "AI_PROVIDER": "local",
-            "LOG_LEVEL": "ERROR",
-        }
-        self.process = subprocess.Popen(
-            [str(Path(os.sys.executable).parent / "gunicorn"), "volx.wsgi:application"]
-            + ["--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}"]
-            + ["--worker-class", "sync", "--access-logfile", "-", "--log-level", "warning"],
-            cwd=common.ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=self.log,
-        )
-        base = f"http://127.0.0.1:{port}"
-        _wait_until_up(base + "/api/plans", self.process, self.log)
-        return base
-
-    def __exit__(self, *exc) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_up(url: str, process, log) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"gunicorn exited:\n{log.read()}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"gunicorn did not answer {url} within 60 s")

@@ -577,10 +577,14 @@ def section(results: dict) -> str:
         "|---|---:|---:|---:|---|",
         *rows,
         "",
-        "Each run:",
+        "Each run (CPU from /proc: the app's processes, the fake provider, this process — "
+        "the load generator and the connection monitor —, MariaDB, which other work on "
+        "the machine shares; machine busy: all cores, /proc/stat, and in brackets the part "
+        "none of those used, i.e. other processes on this shared VM):",
         "",
         "| run | requests | 200 | other answers | added p50 / p99 / max | DB conns | "
-        "provider in flight, max | CPU s: app / provider / load gen / MariaDB | machine busy |",
+        "provider in flight, max | CPU s: app / provider / load gen / MariaDB | "
+        "machine busy (other processes) |",
         "|---|---:|---:|---|---|---:|---:|---|---:|",
     ]
     named = [
@@ -596,12 +600,14 @@ def section(results: dict) -> str:
         added = run["added_ms"]
         cpu = run["cpu"]
         busy = cpu["machine"] / run["cpu_window"] / (os.cpu_count() or 1)
+        ours = sum(t for name, t in cpu.items() if name != "machine")
+        others = max(0.0, cpu["machine"] - ours) / run["cpu_window"] / (os.cpu_count() or 1)
         lines.append(
             f"| {name} | {run['requests']} | {run['ok']} | {others or '—'} | "
             f"{_ms(added['p50'])} / {_ms(added['p99'])} / {_ms(added['max'])} | "
             f"{run['connections']} | {run['provider']['max_in_flight']} | "
             f"{cpu['app']:.1f} / {cpu['fake provider']:.1f} / {cpu['load generator']:.1f} / "
-            f"{cpu['MariaDB (shared)']:.1f} | {100 * busy:.0f}% |"
+            f"{cpu['MariaDB (shared)']:.1f} | {100 * busy:.0f}% ({100 * others:.0f}%) |"
         )
     lines += ["", *_charges_lines(named), *_log_lines(named)]
     profiled = next((run for run in loops.values() if "profile" in run), None)
