@@ -43,7 +43,9 @@ migrate: install messages
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0
 
+# collectstatic: the browser tests run the production server, which serves STATIC_ROOT.
 test: install messages
+	$(PY) manage.py collectstatic --noinput -v0
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: install

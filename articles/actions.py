@@ -1,19 +1,24 @@
 """The AI actions, what they cost, and how one is paid for (SPEC §6).
 
 ACTIONS is the one price list: the API, the docs and the tests read it, a client never
-sends a cost. An action runs as hold → provider → settle, or release when anything fails.
+sends a cost. An action runs as hold → provider → settle, or release when anything fails
+(`hold`, then a `Run`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from accounts.models import User
 from articles.providers import get_provider
-from articles.providers.base import Result
+from articles.providers.base import OnDelta, ProviderAnswer, Result
+from tokens.models import TokenHold
 from tokens.wallet import HoldClosed, Wallet
+from volx.db import in_database
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +35,11 @@ class Action:
     # Priced by length when set: one more token per `chars_per_token` characters.
     chars_per_token: int | None = None
     max_cost: int | None = None
+
+    @property
+    def streams(self) -> bool:
+        """Whether it may answer as a stream: the actions whose result is text."""
+        return self.name != "find_image"
 
     @property
     def slug(self) -> str:
@@ -74,34 +84,98 @@ class Outcome:
     tokens_used: int
     tokens_remaining: int
 
+    def as_json(self) -> dict:
+        """The 200 answer, and the `done` event of a stream."""
+        return {
+            "action": self.action,
+            "result": self.result,
+            "tokens_used": self.tokens_used,
+            "tokens_remaining": self.tokens_remaining,
+        }
 
-def perform(user: User, action: Action, text: str, *, article_id: int | None = None) -> Outcome:
-    """Charge `user` for `action` on `text` and return the provider's result.
 
-    Raises InsufficientTokens before anything runs, and the provider's errors after the
-    hold has been given back. Call it outside any transaction: the hold and the settlement
-    commit on their own, so no transaction (and no lock on the user's row) stays open
-    while the provider works, which may take seconds.
+def hold(user: User, action: Action, text: str) -> TokenHold:
+    """Set the action's cost aside, or raise InsufficientTokens; commits on its own."""
+    return Wallet(user).hold(action.cost(text), action=action.name)
+
+
+class Run:
+    """A held action's provider call and its settlement, as a task of its own.
+
+    The task, not the request, decides what is charged, so that a client's leaving
+    cannot be used to get results free nor make anyone pay for nothing:
+
+    - the provider fails or times out: the hold is released (502, 504);
+    - the client leaves before the provider's first chunk (or, not streamed, its answer):
+      `client_left()` cancels the provider call and the hold is released;
+    - from the first chunk on, the run goes on to the end and is settled even if the
+      client has gone; `settled` (the Idempotency-Key record) is written with it, so a
+      retry with the same key gets the whole result.
+
+    No transaction and no row lock spans the provider call: the hold has committed
+    before, the settlement commits after, each a short transaction on a database thread.
     """
-    wallet = Wallet(user)
-    hold = wallet.hold(action.cost(text), action=action.name)
-    try:
-        answer = get_provider().run(action.name, text)
-        usage = wallet.settle(hold, article_id=article_id, provider_tokens=answer.provider_tokens)
-    except BaseException:  # even KeyboardInterrupt or a worker timeout: a failure is free
-        _release(wallet, hold)
-        raise
-    # The balance this action left (what the hold took, plus any unused part returned),
-    # without another query; concurrent spending of the same user may lower it further.
-    remaining = hold.balance_after + hold.amount - usage.tokens_used
-    return Outcome(action.name, answer.result, usage.tokens_used, remaining)
 
+    _running: set[asyncio.Task] = set()  # a task nobody awaits must not be collected
 
-def _release(wallet: Wallet, hold) -> None:
-    try:
-        wallet.release(hold)
-    except HoldClosed:
-        pass  # settled or released already: nothing left to give back
-    except Exception:
-        # The caller must see the original error; the hold stays HELD for the operator.
-        logger.exception("Could not release token hold %s", hold.pk)
+    def __init__(
+        self,
+        held: TokenHold,
+        action: Action,
+        text: str,
+        *,
+        article_id: int | None = None,
+        on_delta: OnDelta | None = None,
+        settled: Callable[[Outcome], None] | None = None,
+        failed: Callable[[], None] | None = None,
+    ):
+        self.hold, self.action, self.text, self.article_id = held, action, text, article_id
+        self.on_delta, self.settled, self.failed = on_delta, settled, failed
+        self.answering = False  # the provider's first chunk or answer has arrived
+        self.task = asyncio.ensure_future(self._run())
+        self._running.add(self.task)
+        self.task.add_done_callback(self._running.discard)
+
+    def client_left(self) -> None:
+        if not self.answering:
+            self.task.cancel()
+
+    def _delta(self, delta: str) -> None:
+        self.answering = True
+        self.on_delta(delta)
+
+    async def _run(self) -> Outcome:
+        try:
+            answer = await get_provider().answer(
+                self.action.name, self.text, self._delta if self.on_delta else None
+            )
+            self.answering = True
+            return await in_database(self._settle, answer)
+        except BaseException:  # an error, a timeout, the client gone: a failure is free
+            await in_database(self._release)
+            raise
+
+    def _settle(self, answer: ProviderAnswer) -> Outcome:
+        wallet = Wallet(self.hold.user_id)
+        usage = wallet.settle(
+            self.hold, article_id=self.article_id, provider_tokens=answer.provider_tokens
+        )
+        # The balance this action left (what the hold took, plus any unused part
+        # returned), without another query; the user's other spending may lower it.
+        remaining = self.hold.balance_after + self.hold.amount - usage.tokens_used
+        outcome = Outcome(self.action.name, answer.result, usage.tokens_used, remaining)
+        if self.settled:
+            self.settled(outcome)
+        return outcome
+
+    def _release(self) -> None:
+        try:
+            Wallet(self.hold.user_id).release(self.hold)
+        except HoldClosed:
+            pass  # settled or released already: nothing left to give back
+        except Exception:
+            # The caller must see the original error; the hold stays HELD for the
+            # operator (release_stale_holds gives it back).
+            logger.exception("Could not release token hold %s", self.hold.pk)
+        if self.failed:
+            self.failed()

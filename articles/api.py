@@ -1,10 +1,16 @@
-"""/api/articles and /api/ai/* (SPEC §5, §6)."""
+"""/api/articles and /api/ai/* (SPEC §5, §6, §12)."""
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
 
 from django.conf import settings
-from django.db import transaction
+from django.http import HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils.decorators import method_decorator
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
@@ -15,13 +21,18 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from articles.actions import TEXT_MAX_CHARS, Action, perform
+from articles.actions import TEXT_MAX_CHARS, Action, Outcome, Run, hold
 from articles.models import Article, ArticleLimitReached
 from articles.providers import ProviderError, ProviderTimeout
+from articles.providers.base import OnDelta
 from subscriptions.models import FREE_PLAN, Plan, UserSubscription
-from tokens.idempotency import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
+from tokens import idempotency
+from tokens.idempotency import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENCY_RESPONSES
 from tokens.wallet import InsufficientTokens
 from volx.api import ErrorSerializer
+from volx.db import in_database
+
+logger = logging.getLogger(__name__)
 
 
 def error_response(status_code: int, error: str, **details) -> Response:
@@ -139,6 +150,20 @@ class AIActionRequestSerializer(serializers.Serializer):
         allow_null=True,
         help_text="One of your articles, recorded with the usage (another user's → 404).",
     )
+    stream = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=(
+            "Text actions only: answer text/event-stream, the text as it is written "
+            "(see the description)."
+        ),
+    )
+
+    def validate_stream(self, stream: bool) -> bool:
+        action = self.context.get("action")
+        if stream and action is not None and not action.streams:
+            raise serializers.ValidationError(f"{action.slug} answers as a whole, not a stream.")
+        return stream
 
 
 @extend_schema_field(
@@ -212,30 +237,129 @@ class AIActionSchema(AutoSchema):
 
     def get_description(self):
         action: Action = self.view.ai_action
-        return (
+        text = (
             f"{action.describe_cost()} The tokens are held before the provider runs and "
             "charged only when it answers; a failed action (502, 504) costs nothing."
         )
+        if action.streams:
+            text += STREAMING_DESCRIPTION
+        return text
 
     def get_operation_id(self):
         return f"ai_{self.view.ai_action.name}"
 
 
-# Even with ATOMIC_REQUESTS on, the hold must commit before the provider runs, or the
-# user's row would stay locked (and their other requests blocked) for the whole call.
-@method_decorator(transaction.non_atomic_requests, name="dispatch")
+STREAMING_DESCRIPTION = """
+
+**Streaming.** With `"stream": true` the answer is `200 text/event-stream`: one
+`data: {"delta": "…"}` event per piece of text as the provider sends it, then
+`event: done` with `data: {action, result, tokens_used, tokens_remaining}` (`result` is
+the final text, which may be tidied: quotes taken off, cut to length). A failure after
+the stream began is `event: error` with `data: {"error": "…"}`, and nothing is charged.
+What is known before the stream starts (400, 401, 402, 404, 409, 422, 429) is an ordinary
+JSON answer with its status.
+
+**Charging when the client leaves.** Before the provider's first piece (not streamed: its
+answer) the provider call is cancelled and nothing is charged. From then on the action
+runs to the end and is charged even if the client has gone; with an `Idempotency-Key`, a
+retry with the same key and body gets the whole result as ordinary JSON, charged once."""
+
+
+class Started:
+    """An admitted request: its tokens are held; the provider has not run yet."""
+
+    def __init__(self, held, text: str, article_id: int | None, stream: bool, record):
+        self.hold, self.text, self.article_id, self.stream = held, text, article_id, stream
+        self.record = record  # the Idempotency-Key's in-progress record, if a key was sent
+
+
 class AIActionView(APIView):
-    """POST /api/ai/<action>: validate, hold the cost, run the provider, settle."""
+    """POST /api/ai/<action>: everything known before the provider runs (who, how often,
+    what, the hold) is DRF on a database thread; the provider call is awaited, so a
+    slow model holds no thread, no connection and no transaction while it works."""
 
     ai_action: Action | None = None  # set per route: as_view(ai_action=…)
     throttle_scope = "ai"  # per user, all four actions together: THROTTLE_AI
     schema = AIActionSchema()
+    http_method_names = ["post", "options"]
+
+    async def dispatch(self, request, *args, **kwargs):
+        if request.method != "POST":
+            return await in_database(super().dispatch, request, *args, **kwargs)
+        started = await in_database(self.start, request)
+        # A duplicate of a request still running: wait for it without holding a thread.
+        deadline = time.monotonic() + settings.AI_TIMEOUT + 10
+        while started is None:
+            if time.monotonic() >= deadline:
+                started = await in_database(self.answer_error, idempotency.StillInProgress())
+                break
+            await asyncio.sleep(idempotency.POLL_SECONDS)
+            started = await in_database(self.claim_and_hold)
+        if not isinstance(started, Started):
+            return started  # an answer already: an error, a 402 or a replay
+        self.started = started
+        return await self.post(self.request)
+
+    def start(self, request) -> HttpResponseBase | Started | None:
+        """DRF's dispatch up to the handler (authentication, throttling), then the checks
+        of the request and the hold. None: a request with this Idempotency-Key runs."""
+        self.args, self.kwargs = (), {}
+        self.request = self.initialize_request(request)
+        self.headers = self.default_response_headers
+        try:
+            self.initial(self.request)
+            serializer = AIActionRequestSerializer(
+                data=self.request.data, context={"action": self.ai_action}
+            )
+            serializer.is_valid(raise_exception=True)
+            self.validated = serializer.validated_data
+            article_id = self.validated.get("article_id")
+            if article_id is not None:
+                get_object_or_404(Article, pk=article_id, user=self.request.user)
+        except Exception as error:
+            return self.answer_error(error)
+        return self.claim_and_hold()
+
+    def claim_and_hold(self) -> HttpResponseBase | Started | None:
+        request, record = self.request, None
+        try:
+            key = request.headers.get(idempotency.HEADER)
+            if key is not None:
+                record = idempotency.claim(request, key)
+                if record is None or isinstance(record, Response):
+                    return record if record is None else self.finalize_response(request, record)
+            text = self.validated["text"]
+            try:
+                held = hold(request.user, self.ai_action, text)
+            except InsufficientTokens as shortfall:
+                if record:
+                    record.abandon()
+                return self.finalize_response(
+                    request,
+                    Response(
+                        insufficient_tokens_payload(request.user, shortfall),
+                        status=status.HTTP_402_PAYMENT_REQUIRED,
+                    ),
+                )
+        except Exception as error:
+            if record:
+                record.abandon()
+            return self.answer_error(error)
+        return Started(
+            held, text, self.validated.get("article_id"), self.validated["stream"], record
+        )
+
+    def answer_error(self, error: Exception) -> HttpResponseBase:
+        return self.finalize_response(self.request, self.handle_exception(error))
 
     @extend_schema(
         request=AIActionRequestSerializer,
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
-            200: AIActionAnswerSerializer,
+            (200, "application/json"): AIActionAnswerSerializer,
+            (200, "text/event-stream"): OpenApiResponse(
+                OpenApiTypes.STR, description='With "stream": true (text actions only).'
+            ),
             **ERRORS,
             402: OpenApiResponse(InsufficientTokensSerializer, description="Not enough tokens."),
             **IDEMPOTENCY_RESPONSES,
@@ -243,35 +367,79 @@ class AIActionView(APIView):
             504: OpenApiResponse(ErrorSerializer, description="The AI provider timed out."),
         },
     )
-    # A duplicate waits for the first request as long as the provider may take.
-    @idempotent(wait=lambda: settings.AI_TIMEOUT + 10)
-    def post(self, request):
-        serializer = AIActionRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        article_id = serializer.validated_data.get("article_id")
-        if article_id is not None:
-            get_object_or_404(Article, pk=article_id, user=request.user)
+    async def post(self, request):
+        """Run the held action (self.started); the answer, or the stream of it."""
+        started: Started = self.started
+        record = started.record
+        settled = failed = None
+        if record is not None:
+
+            def settled(outcome: Outcome) -> None:
+                record.complete(status.HTTP_200_OK, outcome.as_json())
+
+            failed = record.abandon
+        if started.stream:
+            response = StreamingHttpResponse(
+                events(lambda on_delta: self._run(started, on_delta, settled, failed)),
+                content_type="text/event-stream; charset=utf-8",
+            )
+            response["Cache-Control"] = "no-cache"
+            response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+            return response
+        run = self._run(started, None, settled, failed)
         try:
-            outcome = perform(
-                request.user,
-                self.ai_action,
-                serializer.validated_data["text"],
-                article_id=article_id,
-            )
-        except InsufficientTokens as shortfall:
-            return Response(
-                insufficient_tokens_payload(request.user, shortfall),
-                status=status.HTTP_402_PAYMENT_REQUIRED,
-            )
+            outcome = await asyncio.shield(run.task)
+        except asyncio.CancelledError:  # the client has gone
+            run.client_left()
+            raise
         except ProviderTimeout as error:
-            return error_response(status.HTTP_504_GATEWAY_TIMEOUT, str(error))
+            response = error_response(status.HTTP_504_GATEWAY_TIMEOUT, str(error))
         except ProviderError as error:
-            return error_response(status.HTTP_502_BAD_GATEWAY, str(error))
-        return Response(
-            {
-                "action": outcome.action,
-                "result": outcome.result,
-                "tokens_used": outcome.tokens_used,
-                "tokens_remaining": outcome.tokens_remaining,
-            }
+            response = error_response(status.HTTP_502_BAD_GATEWAY, str(error))
+        else:
+            response = Response(outcome.as_json())
+        return self.finalize_response(request, response)
+
+    def _run(self, started: Started, on_delta, settled, failed) -> Run:
+        return Run(
+            started.hold,
+            self.ai_action,
+            started.text,
+            article_id=started.article_id,
+            on_delta=on_delta,
+            settled=settled,
+            failed=failed,
         )
+
+
+async def events(start: Callable[[OnDelta], Run]):
+    """The server-sent events of a streamed action: a `data: {"delta"}` per piece as it
+    arrives, then `event: done`, or `event: error` when the action failed.
+
+    The run starts with the first event asked for, in the event loop that sends the
+    stream (the test client sends it from another loop than the view's).
+    """
+    deltas: asyncio.Queue[str | None] = asyncio.Queue()
+    run = start(deltas.put_nowait)
+    run.task.add_done_callback(lambda task: deltas.put_nowait(None))
+    try:
+        while (delta := await deltas.get()) is not None:
+            yield server_sent_event({"delta": delta})
+        try:
+            outcome = run.task.result()
+        except ProviderError as error:
+            yield server_sent_event({"error": str(error)}, event="error")
+            return
+        except Exception:
+            logger.exception("AI action %s failed", run.action.name)
+            yield server_sent_event({"error": "The action failed; nothing was charged."}, "error")
+            return
+        yield server_sent_event(outcome.as_json(), event="done")
+    finally:
+        if not run.task.done():
+            run.client_left()  # the client has gone: the stream was cancelled or closed
+
+
+def server_sent_event(data: dict, event: str | None = None) -> bytes:
+    lines = f"event: {event}\n" if event else ""
+    return f"{lines}data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()

@@ -84,26 +84,51 @@ def idempotent(method: Callable | None = None, *, wait: float | Callable[[], flo
 
 def run_once(request: Request, key: str, handler: Callable[[], Response], *, wait: float):
     """Run `handler` once for (request.user, key) and the request's fingerprint."""
+    deadline = time.monotonic() + wait
+    while (claimed := claim(request, key)) is None:
+        if time.monotonic() >= deadline:
+            raise StillInProgress()
+        time.sleep(POLL_SECONDS)
+    if isinstance(claimed, Response):
+        return claimed
+    try:
+        response = handler()
+    except BaseException:
+        claimed.abandon()
+        raise
+    if status.is_success(response.status_code):
+        claimed.complete(response.status_code, _as_json(response.data))
+    else:
+        claimed.abandon()
+    return response
+
+
+def claim(request: Request, key: str) -> IdempotencyRecord | Response | None:
+    """One try at becoming the request that runs for (request.user, key).
+
+    Returns the new in-progress record when this request runs (the caller then calls
+    `record.complete(status, body)` with a success, `record.abandon()` otherwise); the
+    first answer, to send again, when the same request has been answered; None while
+    another request with the key is running (the caller waits and tries again). The same
+    key with another request raises KeyReused.
+    """
     if not 0 < len(key) <= MAX_KEY_LENGTH:
         raise exceptions.ValidationError(
             {HEADER: [f"Must be 1 to {MAX_KEY_LENGTH} characters long."]}
         )
     fingerprint = request_fingerprint(request)
-    record, owned = _claim_or_wait(request.user, key, fingerprint, wait)
-    if not owned:
+    record, created = IdempotencyRecord.claim(request.user, key, fingerprint)
+    if created:
+        return record
+    if record is None:  # just cleared (outdated): the next try claims it
+        return None
+    if record.fingerprint != fingerprint:
+        raise KeyReused()
+    if record.status == IdempotencyRecord.Status.DONE:
         return Response(
             record.response_body, status=record.response_status, headers={REPLAY_HEADER: "true"}
         )
-    try:
-        response = handler()
-    except BaseException:
-        record.abandon()
-        raise
-    if status.is_success(response.status_code):
-        record.complete(response.status_code, _as_json(response.data))
-    else:
-        record.abandon()
-    return response
+    return None
 
 
 def request_fingerprint(request: Request) -> str:
@@ -115,25 +140,6 @@ def request_fingerprint(request: Request) -> str:
     body = json.dumps(data, sort_keys=True, separators=(",", ":"), cls=JSONEncoder)
     payload = f"{request.method}\n{request.path}\n{body}"
     return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def _claim_or_wait(user, key: str, fingerprint: str, wait: float):
-    """(new in-progress record, True) for the first request; (done record, False) for a
-    duplicate once the first has finished."""
-    deadline = time.monotonic() + wait
-    while True:
-        record, created = IdempotencyRecord.claim(user, key, fingerprint)
-        if created:
-            return record, True
-        if record is not None:
-            if record.fingerprint != fingerprint:
-                raise KeyReused()
-            if record.status == IdempotencyRecord.Status.DONE:
-                return record, False
-        # In progress elsewhere, or just cleared (the first request failed): try again.
-        if time.monotonic() >= deadline:
-            raise StillInProgress()
-        time.sleep(POLL_SECONDS)
 
 
 def _as_json(data):

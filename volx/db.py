@@ -17,15 +17,20 @@ import functools
 import logging
 import random
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, close_old_connections, connection, transaction
 
 logger = logging.getLogger(__name__)
 
 DEADLOCK = 1213  # ER_LOCK_DEADLOCK
 LOCK_WAIT_TIMEOUT = 1205  # ER_LOCK_WAIT_TIMEOUT
 RETRYABLE_ERRORS = {DEADLOCK, LOCK_WAIT_TIMEOUT}
+T = TypeVar("T")
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -66,5 +71,48 @@ def retry_transaction(func):
                     attempts,
                 )
                 time.sleep(random.uniform(0, 0.005 * 2**attempt))
+
+    return run
+
+
+# --- database work from async views ------------------------------------------------
+
+_threads: ThreadPoolExecutor | None = None
+
+
+def use_database_threads(count: int) -> None:
+    """Run `in_database` work on `count` threads of this process (volx/asgi.py).
+
+    Each thread keeps one persistent connection, so the process holds at most `count`
+    connections for the AI actions however many of them are waiting on the provider.
+    """
+    global _threads
+    _threads = ThreadPoolExecutor(max_workers=count, thread_name_prefix="volx-db")
+
+
+async def in_database(func: Callable[..., T], *args, **kwargs) -> T:
+    """Await `func(*args, **kwargs)`, ordinary synchronous ORM code, from async code.
+
+    Under the ASGI server, on the process's database threads (use_database_threads),
+    each job starting and ending as a request does, with Django's check of the thread's
+    connection (CONN_MAX_AGE, CONN_HEALTH_CHECKS, a connection left broken). Elsewhere
+    (the test client, runserver) on the calling request's own thread, as Django's
+    `sync_to_async` does by default: the same connection and transaction as the caller.
+    """
+    if _threads is None:
+        return await sync_to_async(func)(*args, **kwargs)
+    return await sync_to_async(_as_a_request(func), thread_sensitive=False, executor=_threads)(
+        *args, **kwargs
+    )
+
+
+def _as_a_request(func: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(func)
+    def run(*args, **kwargs) -> T:
+        close_old_connections()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            close_old_connections()
 
     return run

@@ -39,7 +39,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "volx.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -53,7 +53,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "volx.urls"
-WSGI_APPLICATION = "volx.wsgi.application"
+WSGI_APPLICATION = "volx.wsgi.application"  # runserver and the test client; production is ASGI
 
 TEMPLATES = [
     {
@@ -107,6 +107,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # How many times a transaction that hit a deadlock or a lock-wait timeout runs in all
 # (volx/db.py retry_transaction).
 DB_RETRY_ATTEMPTS = env.int("DB_RETRY_ATTEMPTS", default=3)
+
+# --- Serving (volx/asgi.py) -----------------------------------------------------
+# Database connections of one ASGI worker process: the async views' database work runs
+# on DB_THREADS threads, each with one persistent connection, and at most SYNC_VIEWS sync
+# views run at once, each with a connection of its own. A worker holds at most their
+# sum; the service WEB_CONCURRENCY × (DB_THREADS + SYNC_VIEWS).
+DB_THREADS = env.int("DB_THREADS", default=8)
+SYNC_VIEWS = env.int("SYNC_VIEWS", default=16)
 
 # --- Auth ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

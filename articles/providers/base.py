@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # What an action returns: a string, or for find_image {"query": str, "suggestions": [str]}.
@@ -22,22 +23,21 @@ class ProviderTimeout(ProviderError):
     """The provider did not answer within AI_TIMEOUT (HTTP 504)."""
 
 
+# Called with each piece of the result as the provider sends it (a streamed action).
+OnDelta = Callable[[str], None]
+
+
 class Provider:
-    """One method per AI action, named like the action (see articles.actions.ACTIONS)."""
+    """Answers AI actions; `answer` is awaited, so a slow model holds no thread."""
 
-    def run(self, action: str, text: str) -> ProviderAnswer:
-        return getattr(self, action)(text)
+    async def answer(
+        self, action: str, text: str, on_delta: OnDelta | None = None
+    ) -> ProviderAnswer:
+        """The result of `action` (a name of articles.actions.ACTIONS) on `text`.
 
-    def generate_seo_title(self, text: str) -> ProviderAnswer:
-        raise NotImplementedError
-
-    def generate_meta_description(self, text: str) -> ProviderAnswer:
-        raise NotImplementedError
-
-    def rewrite(self, text: str) -> ProviderAnswer:
-        raise NotImplementedError
-
-    def find_image(self, text: str) -> ProviderAnswer:
+        With `on_delta`, a text result is also handed over piece by piece as it is made;
+        the returned result is the final one (it may be tidied: quotes, length).
+        """
         raise NotImplementedError
 
 

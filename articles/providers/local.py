@@ -13,10 +13,14 @@ model server, and its answers are the same for the same text (tests rely on that
 - rewrite: whitespace normalised, long sentences split at a conjunction, a leading
   subordinate clause moved behind its main clause and a trailing one moved in front;
 - find image: the key terms as a search query, plus a few narrower queries.
+
+A streamed text result arrives in pieces of three words, all at once: the engine takes
+milliseconds, the pieces only show the page's streaming path at work.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from bisect import bisect_left
 from collections import Counter
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 from articles.providers.base import (
     DESCRIPTION_MAX,
     TITLE_MAX,
+    OnDelta,
     Provider,
     ProviderAnswer,
     shorten,
@@ -66,6 +71,21 @@ SMALL_TITLE_WORDS = _word_set("a an and as at but by for in nor of on or the to 
 
 
 class LocalProvider(Provider):
+    async def answer(
+        self, action: str, text: str, on_delta: OnDelta | None = None
+    ) -> ProviderAnswer:
+        # Counting words is CPU work of up to tens of milliseconds on a long text: done in
+        # a thread, so the event loop keeps serving the other requests meanwhile.
+        answer = await asyncio.to_thread(self.run, action, text)
+        if on_delta is not None and isinstance(answer.result, str):
+            for chunk in word_chunks(answer.result):
+                on_delta(chunk)
+                await asyncio.sleep(0)  # each chunk goes out before the next is made
+        return answer
+
+    def run(self, action: str, text: str) -> ProviderAnswer:
+        return getattr(self, action)(text)
+
     def generate_seo_title(self, text: str) -> ProviderAnswer:
         return ProviderAnswer(seo_title(text))
 
@@ -145,6 +165,12 @@ def _is_content_word(word: str) -> bool:
 
 def split_sentences(text: str) -> list[str]:
     return [" ".join(s.split()) for s in SENTENCE_END.split(text.strip()) if s.strip()]
+
+
+def word_chunks(text: str, words: int = 3) -> list[str]:
+    """`text` in pieces of a few words each, whitespace kept: joined, they are `text`."""
+    tokens = re.findall(r"\S+\s*|\s+", text)
+    return ["".join(tokens[i : i + words]) for i in range(0, len(tokens), words)]
 
 
 def is_vietnamese(text: str) -> bool:

@@ -2,22 +2,26 @@
 (OpenAI itself, vLLM, llama.cpp, Ollama, LM Studio…) through the official client.
 
 Every failure becomes ProviderError (HTTP 502) or ProviderTimeout (HTTP 504); the caller
-releases the hold. Retries are off: a retry would double the user's wait behind a
-request that holds their tokens, and the user can simply try again.
+releases the hold. The call is awaited through `AsyncOpenAI`: a process keeps hundreds
+of answers in flight without a thread each. Streamed, it asks for the usage in the last
+chunk (`stream_options.include_usage`), so the provider's token count is stored either way.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+import weakref
 
 from django.conf import settings
-from openai import APIStatusError, APITimeoutError, OpenAI, OpenAIError
+from openai import APIStatusError, APITimeoutError, AsyncOpenAI, OpenAIError
 
 from articles.providers.base import (
     DESCRIPTION_MAX,
     TITLE_MAX,
+    OnDelta,
     Provider,
     ProviderAnswer,
     ProviderError,
@@ -51,39 +55,25 @@ CODE_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
 
 
 class OpenAICompatibleProvider(Provider):
-    def generate_seo_title(self, text: str) -> ProviderAnswer:
-        content, tokens = self._complete("generate_seo_title", text)
-        return ProviderAnswer(shorten(_unquote(content), TITLE_MAX), tokens)
-
-    def generate_meta_description(self, text: str) -> ProviderAnswer:
-        content, tokens = self._complete("generate_meta_description", text)
-        return ProviderAnswer(shorten(_unquote(content), DESCRIPTION_MAX), tokens)
-
-    def rewrite(self, text: str) -> ProviderAnswer:
-        content, tokens = self._complete("rewrite", text)
-        return ProviderAnswer(content, tokens)
-
-    def find_image(self, text: str) -> ProviderAnswer:
-        content, tokens = self._complete("find_image", text)
-        return ProviderAnswer(_image_queries(content), tokens)
-
-    def _complete(self, action: str, text: str) -> tuple[str, int | None]:
-        """The model's answer to `text` under the action's prompt, and usage.total_tokens."""
-        client = OpenAI(
-            base_url=settings.AI_BASE_URL,
-            api_key=settings.AI_API_KEY or "none",  # local servers often need no key
-            timeout=settings.AI_TIMEOUT,
-            max_retries=0,
-        )
+    async def answer(
+        self, action: str, text: str, on_delta: OnDelta | None = None
+    ) -> ProviderAnswer:
+        messages = [
+            {"role": "system", "content": PROMPTS[action]},
+            {"role": "user", "content": text},
+        ]
         try:
-            completion = client.chat.completions.create(
-                model=settings.AI_MODEL,
-                messages=[
-                    {"role": "system", "content": PROMPTS[action]},
-                    {"role": "user", "content": text},
-                ],
-            )
-        except APITimeoutError as error:
+            # AI_TIMEOUT bounds the whole answer, a streamed one too (the client's own
+            # timeout only bounds each read).
+            async with asyncio.timeout(settings.AI_TIMEOUT):
+                if on_delta is None:
+                    completion = await client().chat.completions.create(
+                        model=settings.AI_MODEL, messages=messages
+                    )
+                    content, tokens = _content(completion), _total_tokens(completion)
+                else:
+                    content, tokens = await _streamed(messages, on_delta)
+        except (TimeoutError, APITimeoutError) as error:
             raise ProviderTimeout(
                 f"The AI provider did not answer within {settings.AI_TIMEOUT:g} s."
             ) from error
@@ -93,9 +83,52 @@ class OpenAICompatibleProvider(Provider):
         except (OpenAIError, ValueError) as error:  # connection refused, unreadable JSON…
             logger.warning("AI provider call failed: %r", error)
             raise ProviderError("The AI provider could not be reached or failed.") from error
-        finally:
-            client.close()
-        return _content(completion), _total_tokens(completion)
+        return ProviderAnswer(FINISH[action](content), tokens)
+
+
+def client() -> AsyncOpenAI:
+    """The process's client for the configured server: one per event loop (a server
+    process has one), kept with its pool of open connections to the provider.
+
+    Retries are off: a retry would double the user's wait behind a request that holds
+    their tokens, and the user can simply try again.
+    """
+    config = (settings.AI_BASE_URL, settings.AI_API_KEY, settings.AI_TIMEOUT)
+    clients = _clients.setdefault(asyncio.get_running_loop(), {})
+    if config not in clients:
+        clients[config] = AsyncOpenAI(
+            base_url=settings.AI_BASE_URL,
+            api_key=settings.AI_API_KEY or "none",  # local servers often need no key
+            timeout=settings.AI_TIMEOUT,
+            max_retries=0,
+        )
+    return clients[config]
+
+
+_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+async def _streamed(messages: list[dict], on_delta: OnDelta) -> tuple[str, int | None]:
+    """The answer streamed: each piece to `on_delta` as it arrives; the whole and usage."""
+    stream = await client().chat.completions.create(
+        model=settings.AI_MODEL,
+        messages=messages,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    pieces: list[str] = []
+    tokens = None
+    async with stream:
+        async for chunk in stream:
+            tokens = _total_tokens(chunk) if chunk.usage else tokens
+            delta = chunk.choices[0].delta.content if chunk.choices else None
+            if delta:
+                pieces.append(delta)
+                on_delta(delta)
+    content = "".join(pieces).strip()
+    if not content:
+        raise ProviderError("The AI provider sent an empty answer.")
+    return content, tokens
 
 
 def _content(completion) -> str:
@@ -129,3 +162,12 @@ def _image_queries(content: str) -> dict:
         raise ProviderError("The AI provider's answer is not the JSON asked for.")
     suggestions = [s.strip() for s in suggestions if isinstance(s, str) and s.strip()]
     return {"query": query.strip(), "suggestions": suggestions[:4]}
+
+
+# The model's answer as Volx returns it, per action.
+FINISH = {
+    "generate_seo_title": lambda content: shorten(_unquote(content), TITLE_MAX),
+    "generate_meta_description": lambda content: shorten(_unquote(content), DESCRIPTION_MAX),
+    "rewrite": lambda content: content,
+    "find_image": lambda content: _image_queries(content),
+}

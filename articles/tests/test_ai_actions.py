@@ -280,17 +280,24 @@ def test_a_provider_error_is_502_and_free(api, user, wallet_state, monkeypatch):
     assert wallet_state(user)["usage_rows"] == 0
 
 
+@pytest.mark.locks
 @pytest.mark.django_db(transaction=True)
-def test_no_transaction_is_open_while_the_provider_runs(client_for, monkeypatch):
-    """Even with ATOMIC_REQUESTS: an open transaction would keep the user's row locked
-    (all their other requests waiting) for as long as the provider takes."""
+def test_no_row_lock_is_held_while_the_provider_runs(client_for, monkeypatch):
+    """An open transaction would keep the user's row locked (all their other requests
+    waiting) for as long as the provider takes: while it runs, another connection
+    changes the row at once."""
     user = UserFactory()
-    monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
-    in_transaction = []
     run = LocalProvider.run
+    changed = []
 
-    def spy(self, action, text):
-        in_transaction.append(connection.in_atomic_block)
+    def spy(self, action, text):  # on a thread of its own, with a connection of its own
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+                cursor.execute("UPDATE users SET bio = 'edited' WHERE id = %s", [user.pk])
+                changed.append(cursor.rowcount)
+        finally:
+            connection.close()
         return run(self, action, text)
 
     monkeypatch.setattr(LocalProvider, "run", spy)
@@ -298,4 +305,6 @@ def test_no_transaction_is_open_while_the_provider_runs(client_for, monkeypatch)
     response = client_for(user).post(SEO_TITLE, {"text": ARTICLE_TEXT}, format="json")
 
     assert response.status_code == 200
-    assert in_transaction == [False]
+    assert changed == [1]
+    user.refresh_from_db()
+    assert (user.bio, user.tokens_remaining) == ("edited", 10_000 - 300)

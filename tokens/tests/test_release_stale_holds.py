@@ -121,17 +121,22 @@ def test_concurrent_runs_release_each_hold_once():
 # --- a real crash: a process SIGKILLed between hold and settle -----------------------
 
 CRASHING_ACTION = """
+import asyncio
 import time
 from accounts.models import User
-from articles.actions import ACTIONS, perform
+from articles.actions import ACTIONS, Run, hold
 from articles.providers.local import LocalProvider
 
 def hang(provider, action, text):
     print("provider running", flush=True)
     time.sleep(600)
 
+async def run(held):
+    await Run(held, ACTIONS["generate_seo_title"], "A text to title.").task
+
 LocalProvider.run = hang
-perform(User.objects.get(pk={user_id}), ACTIONS["generate_seo_title"], "A text to title.")
+user = User.objects.get(pk={user_id})
+asyncio.run(run(hold(user, ACTIONS["generate_seo_title"], "A text to title.")))
 """
 
 

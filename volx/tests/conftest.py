@@ -1,5 +1,5 @@
-"""The app under gunicorn, as in production: several worker processes, each with its own
-database connections, against the pytest test database.
+"""The app as production runs it: the Procfile's `web` command (gunicorn with uvicorn
+worker processes, gunicorn.conf.py), against the pytest test database.
 
 `gunicorn_server(**env)` starts a server on a free port and returns a `Server` (`.url`)
 once it answers; call it twice for two app hosts. The servers are stopped after the test
@@ -9,11 +9,9 @@ THROTTLE_* rate that volx/settings.py reads raised out of reach, and `env` on to
 that use it need committed rows, so it requests `transactional_db`; mark them
 `@pytest.mark.locks` (MariaDB) and `@pytest.mark.django_db(transaction=True)`.
 
-Worker class `gthread`, 4 workers × 4 threads: 16 requests run at once, each with its own
-connection and transaction, spread over 4 processes. With `sync` workers only 4 requests
-would run at once and the other clients would wait in the listen backlog, which hides
-races instead of provoking them; threads inside each process add interleavings on top of
-the ones between processes.
+4 worker processes (WEB_CONCURRENCY): requests race between processes, each with its own
+connections, and inside each process between its event loop's requests, whose database
+work runs on several threads (DB_THREADS).
 
 Each server's output goes to a log file; when a test fails, the logs are added to its
 report (section "gunicorn …").
@@ -23,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -37,9 +36,7 @@ import requests
 from django.conf import settings
 from django.db import connection
 
-GUNICORN = Path(sys.executable).with_name("gunicorn")
 WORKERS = 4
-THREADS = 4
 BOOT_SECONDS = 60
 STOP_SECONDS = 10
 # Far above anything these tests send: a throttle would answer 429 and spoil the counts.
@@ -77,6 +74,14 @@ def _database_url() -> str:
     return f"mysql://{credentials}@{host}:{port}/{db['NAME']}"
 
 
+def web_command() -> list[str]:
+    """The Procfile's `web` command, its program from this virtualenv."""
+    procfile = (Path(settings.BASE_DIR) / "Procfile").read_text()
+    line = next(line for line in procfile.splitlines() if line.startswith("web:"))
+    program, *arguments = shlex.split(line.removeprefix("web:"))
+    return [str(Path(sys.executable).with_name(program)), *arguments]
+
+
 def throttle_variables() -> list[str]:
     """The THROTTLE_* variables volx/settings.py reads, found in its source so that a rate
     added there later is raised here too."""
@@ -94,6 +99,7 @@ def server_environment(**extra: str) -> dict[str, str]:
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "EMAIL_URL": "dummymail://",  # low-balance notices would flood the log
+        "WEB_CONCURRENCY": str(WORKERS),
         **dict.fromkeys(throttle_variables(), UNTHROTTLED),
         **extra,
     }
@@ -133,13 +139,8 @@ def gunicorn_server(request, transactional_db, tmp_path) -> Iterator[Callable[..
             port = listener.getsockname()[1]
             log = tmp_path / f"gunicorn-{port}.log"
             command = [
-                str(GUNICORN),
-                "volx.wsgi:application",
+                *web_command(),
                 f"--bind=fd://{listener.fileno()}",
-                f"--workers={WORKERS}",
-                "--worker-class=gthread",
-                f"--threads={THREADS}",
-                "--timeout=120",
                 "--graceful-timeout=5",
                 # Its default path is one per machine: servers would take it from each other.
                 "--no-control-socket",

@@ -1,6 +1,7 @@
-"""Browser tests: the app on a live server, driven in headless Chromium from Debian.
+"""Browser tests: the app under the production server, driven in headless Chromium from
+Debian, on MariaDB (like the `locks` tests: skipped on SQLite).
 
-Mark each test `@pytest.mark.browser` and use `site` (the live server, with transactional
+Mark each test `@pytest.mark.browser` and use `site` (the server, with transactional
 database access so the server sees what the test writes), `browser` (Selenium Chrome),
 `wait_for` (an element once it is shown) and `screenshot` (saves
 artifacts/screenshots/<test>/<NN>-<name>.png).
@@ -40,11 +41,16 @@ SCREENSHOTS = Path(settings.BASE_DIR) / "artifacts" / "screenshots"
 WAIT_SECONDS = 10
 
 
+@pytest.hookimpl(tryfirst=True)  # before the root conftest's skipping of `locks` tests
 def pytest_collection_modifyitems(config, items):
+    browser_tests = [item for item in items if "browser" in item.keywords]
+    for item in browser_tests:
+        # The server is a process of its own: it needs a database it can share with the
+        # test, which SQLite's in-memory test database is not.
+        item.add_marker(pytest.mark.locks)
     missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
     if not missing:
         return
-    browser_tests = [item for item in items if "browser" in item.keywords]
     if browser_tests and os.environ.get("CI") == "true":
         raise pytest.UsageError(
             f"CI=true: browser tests need {' and '.join(missing)} "
@@ -55,15 +61,30 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.skip(reason=reason))
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing():
+    """Overrides the root conftest's: the server checks passwords with the production
+    hashers, so the users a test creates get real hashes."""
+
+
 @pytest.fixture
-def site(live_server, transactional_db):
-    """The app served on a free port (`site.url`). Transactional: the data a test writes
-    is committed, so the server's thread sees it; the database is emptied afterwards,
-    and the plan catalogue, which the data migration seeded, is put back here."""
+def site(gunicorn_server):
+    """The app as production serves it (the Procfile's web command, volx/tests/conftest.py)
+    on a free port (`site.url`). Transactional: the data a test writes is committed, so
+    the server sees it; the database is emptied afterwards, and the plan catalogue, which
+    the data migration seeded, is put back here first."""
     from django.apps import apps
 
     importlib.import_module("subscriptions.migrations.0002_seed_plans").seed(apps, None)
-    return live_server
+    return gunicorn_server(**BANK_DETAILS)
+
+
+# The operator's bank account, which turns bank transfers on.
+BANK_DETAILS = {
+    "BANK_TRANSFER_BANK_NAME": "Vietcombank",
+    "BANK_TRANSFER_ACCOUNT_NAME": "Volx Ltd",
+    "BANK_TRANSFER_ACCOUNT_NUMBER": "0071000123456",
+}
 
 
 @pytest.fixture

@@ -46,14 +46,7 @@ def run_seo_title(browser, wait_for) -> None:
     browser.find_element(By.ID, "action-generate-seo-title").click()
 
 
-def test_register_use_run_out_upgrade_approve_and_use_again(
-    site, browser, wait_for, screenshot, settings
-):
-    # The live server runs in this process: it reads these settings.
-    settings.BANK_TRANSFER_BANK_NAME = "Vietcombank"
-    settings.BANK_TRANSFER_ACCOUNT_NAME = "Volx Ltd"
-    settings.BANK_TRANSFER_ACCOUNT_NUMBER = "0071000123456"
-
+def test_register_use_run_out_upgrade_approve_and_use_again(site, browser, wait_for, screenshot):
     # Register: the dashboard greets the user with 10,000 free tokens.
     browser.get(f"{site.url}/register/")
     browser.find_element(By.NAME, "email").send_keys("minh@example.com")

@@ -1,0 +1,71 @@
+"""The production application: Django under an ASGI server (the Procfile's `web` command,
+gunicorn managing uvicorn workers, settings in gunicorn.conf.py).
+
+An AI action is an async view: while the model writes, the request holds no thread and no
+database connection. The database connections of a worker process are bounded by
+configuration, not by the requests in flight:
+
+- the async views' database work (the hold before the provider call, the settlement
+  after it) runs on DB_THREADS threads, each keeping one persistent connection;
+- Django runs every other (sync) view in a thread of its own with a connection of its
+  own. At most SYNC_VIEWS of them run at once; the others wait here, without a thread,
+  and each closes its connection when it ends (its thread ends with it).
+
+So a worker holds at most DB_THREADS + SYNC_VIEWS connections, and the whole service
+WEB_CONCURRENCY × (DB_THREADS + SYNC_VIEWS) (README, "Serving").
+"""
+
+import asyncio
+import functools
+import os
+
+from asgiref.sync import iscoroutinefunction
+from django.core.asgi import get_asgi_application
+from django.core.signals import request_finished
+from django.db import connections
+from django.urls import Resolver404, resolve
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "volx.settings")
+django_application = get_asgi_application()
+
+from django.conf import settings  # noqa: E402  (settings are configured by the line above)
+
+from volx.db import use_database_threads  # noqa: E402
+
+use_database_threads(settings.DB_THREADS)
+
+
+def close_connections(**kwargs) -> None:
+    """A sync view's thread ends with its request: its connection is closed with it
+    rather than left to the garbage collector (request_finished runs on that thread)."""
+    connections.close_all()
+
+
+request_finished.connect(close_connections, dispatch_uid="volx.asgi.close_connections")
+
+
+@functools.lru_cache(maxsize=4096)
+def is_async_view(path: str) -> bool:
+    try:
+        return iscoroutinefunction(resolve(path).func)
+    except Resolver404:
+        return False
+
+
+class BoundedSyncViews:
+    """Lets at most `slots` requests for sync views into Django at once (per process)."""
+
+    def __init__(self, app, slots: int):
+        self.app, self.slots = app, slots
+        self._semaphore: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or is_async_view(scope["path"]):
+            return await self.app(scope, receive, send)
+        if self._semaphore is None:  # made in the worker's event loop
+            self._semaphore = asyncio.Semaphore(self.slots)
+        async with self._semaphore:
+            return await self.app(scope, receive, send)
+
+
+application = BoundedSyncViews(django_application, settings.SYNC_VIEWS)
