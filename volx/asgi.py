@@ -18,6 +18,7 @@ WEB_CONCURRENCY × (DB_THREADS + SYNC_VIEWS) (README, "Serving").
 import asyncio
 import functools
 import os
+import warnings
 
 from asgiref.sync import iscoroutinefunction
 from django.core.asgi import get_asgi_application
@@ -42,6 +43,13 @@ def close_connections(**kwargs) -> None:
 
 
 request_finished.connect(close_connections, dispatch_uid="volx.asgi.close_connections")
+
+# Static files and the usage CSV are sync iterators, which Django's ASGI handler reads
+# whole on a thread before sending, warning each time. Static files are small; a CSV of
+# a user's whole history is held in memory once (a few MB for 100,000 rows).
+warnings.filterwarnings(
+    "ignore", "StreamingHttpResponse must consume synchronous iterators", Warning
+)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -15,6 +15,7 @@ import logging
 import re
 import weakref
 
+import httpx2
 from django.conf import settings
 from openai import APIStatusError, APITimeoutError, AsyncOpenAI, OpenAIError
 
@@ -80,7 +81,8 @@ class OpenAICompatibleProvider(Provider):
         except APIStatusError as error:
             logger.warning("AI provider answered HTTP %s: %s", error.status_code, error.message)
             raise ProviderError(f"The AI provider failed (HTTP {error.status_code}).") from error
-        except (OpenAIError, ValueError) as error:  # connection refused, unreadable JSON…
+        # Connection refused, unreadable JSON, a stream cut off midway (httpx's own error).
+        except (OpenAIError, httpx2.HTTPError, ValueError) as error:
             logger.warning("AI provider call failed: %r", error)
             raise ProviderError("The AI provider could not be reached or failed.") from error
         return ProviderAnswer(FINISH[action](content), tokens)
@@ -117,14 +119,18 @@ async def _streamed(messages: list[dict], on_delta: OnDelta) -> tuple[str, int |
         stream_options={"include_usage": True},
     )
     pieces: list[str] = []
-    tokens = None
+    tokens = finish_reason = None
     async with stream:
         async for chunk in stream:
             tokens = _total_tokens(chunk) if chunk.usage else tokens
-            delta = chunk.choices[0].delta.content if chunk.choices else None
-            if delta:
+            if not chunk.choices:
+                continue
+            finish_reason = chunk.choices[0].finish_reason or finish_reason
+            if delta := chunk.choices[0].delta.content:
                 pieces.append(delta)
                 on_delta(delta)
+    if finish_reason is None:  # the connection ended before the model did
+        raise ProviderError("The AI provider's answer was cut off.")
     content = "".join(pieces).strip()
     if not content:
         raise ProviderError("The AI provider sent an empty answer.")

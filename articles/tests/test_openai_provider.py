@@ -1,18 +1,15 @@
-"""AI_PROVIDER=openai against a chat-completions server started by the test (no network).
-
-The server answers the way the test asks: a completion with usage, an HTTP 500, an
-answer slower than AI_TIMEOUT, or something that is not a completion.
-"""
+"""AI_PROVIDER=openai against a chat-completions server started by the test (no network,
+articles/tests/chat_server.py)."""
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from articles.tests.chat_server import ChatServer
 from articles.tests.factories import ARTICLE_TEXT
 from tokens.models import TokenHold, TokenUsage
+from tokens.wallet import Wallet
 
 pytestmark = pytest.mark.django_db
 
@@ -20,88 +17,16 @@ SEO_TITLE = "/api/ai/generate-seo-title"
 FREE = {"balance": 10_000, "ledger_sum": 10_000, "usage_rows": 0, "open_holds": 0}
 
 
-class ChatServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), ChatHandler)
-        self.mode = "ok"
-        self.content = "Home Coffee Brewing: Grind Size and Water"
-        self.total_tokens = 123
-        self.requests: list[dict] = []
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-
-class ChatHandler(BaseHTTPRequestHandler):
-    server: ChatServer
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append(
-            {"path": self.path, "body": body, "authorization": self.headers["Authorization"]}
-        )
-        mode = self.server.mode
-        if mode == "error":
-            return self.answer(500, {"error": {"message": "model crashed", "type": "server"}})
-        if mode == "slow":
-            time.sleep(1.5)
-        if mode == "not-json":
-            return self.answer(200, b"<html>gateway</html>", content_type="text/html")
-        if mode == "no-choices":
-            return self.answer(200, {"id": "x", "object": "chat.completion", "choices": []})
-        self.answer(
-            200,
-            {
-                "id": "chatcmpl-1",
-                "object": "chat.completion",
-                "created": 0,
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": self.server.content},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": 100,
-                    "completion_tokens": self.server.total_tokens - 100,
-                    "total_tokens": self.server.total_tokens,
-                },
-            },
-        )
-
-    def answer(self, status: int, body, content_type: str = "application/json"):
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (the timeout test)
-
-    def log_message(self, format, *args):
-        pass
-
-
 @pytest.fixture
 def chat_server(settings):
-    server = ChatServer()
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
+    server = ChatServer().start()
     settings.AI_PROVIDER = "openai"
     settings.AI_BASE_URL = server.base_url
     settings.AI_API_KEY = ""
     settings.AI_MODEL = "test-model"
     settings.AI_TIMEOUT = 0.5
     yield server
-    server.shutdown()
-    server.server_close()
+    server.stop()
 
 
 def test_success_charges_the_price_and_records_the_providers_tokens(
@@ -208,3 +133,89 @@ def test_the_api_key_is_sent_when_configured(api, chat_server, settings):
     api.post(SEO_TITLE, {"text": ARTICLE_TEXT}, format="json")
 
     assert chat_server.requests[0]["authorization"] == "Bearer sk-test"
+
+
+# --- streamed ------------------------------------------------------------------------
+
+
+def events(response) -> list[tuple[str, dict]]:
+    """The server-sent events of a streamed answer: (event name, data)."""
+    assert response["Content-Type"].startswith("text/event-stream")
+    body = b"".join(response).decode()  # the test client collects the whole stream
+    parsed = []
+    for block in filter(None, body.split("\n\n")):
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        parsed.append((fields.get("event", "message"), json.loads(fields["data"])))
+    return parsed
+
+
+REWRITE = "/api/ai/rewrite"
+
+
+def test_a_streamed_rewrite_sends_each_chunk_then_done(api, user, wallet_state, chat_server):
+    response = api.post(REWRITE, {"text": ARTICLE_TEXT, "stream": True}, format="json")
+
+    assert response.status_code == 200
+    cost = 500 + -(-len(ARTICLE_TEXT) // 10)
+    assert events(response) == [
+        ("message", {"delta": "Slow providers "}),
+        ("message", {"delta": "need fast "}),
+        ("message", {"delta": "wallets"}),
+        (
+            "done",
+            {
+                "action": "rewrite",
+                "result": "Slow providers need fast wallets",
+                "tokens_used": cost,
+                "tokens_remaining": 10_000 - cost,
+            },
+        ),
+    ]
+    assert wallet_state(user) == {
+        "balance": 10_000 - cost,
+        "ledger_sum": 10_000 - cost,
+        "usage_rows": 1,
+        "open_holds": 0,
+    }
+    # The usage the provider reported in its last chunk (stream_options.include_usage).
+    assert TokenUsage.objects.get(user=user).provider_tokens == 123
+    assert chat_server.requests[0]["body"]["stream_options"] == {"include_usage": True}
+
+
+def test_a_stream_cut_off_midway_is_an_error_event_and_free(api, user, wallet_state, chat_server):
+    chat_server.break_after = 2
+
+    response = api.post(REWRITE, {"text": ARTICLE_TEXT, "stream": True}, format="json")
+
+    assert response.status_code == 200  # the stream had begun
+    sent = events(response)
+    assert sent[:2] == [
+        ("message", {"delta": "Slow providers "}),
+        ("message", {"delta": "need fast "}),
+    ]
+    assert sent[2][0] == "error" and sent[2][1]["error"]
+    assert len(sent) == 3
+    assert wallet_state(user) == FREE
+    assert TokenHold.objects.get(user=user).status == TokenHold.Status.RELEASED
+
+
+def test_a_stream_that_fails_before_it_begins_is_an_error_event(
+    api, user, wallet_state, chat_server
+):
+    chat_server.mode = "error"
+
+    response = api.post(REWRITE, {"text": ARTICLE_TEXT, "stream": True}, format="json")
+
+    assert events(response) == [("error", {"error": "The AI provider failed (HTTP 500)."})]
+    assert wallet_state(user) == FREE
+
+
+def test_what_is_known_before_the_stream_is_ordinary_json(api, user, chat_server):
+    Wallet(user).debit(9_900)
+
+    response = api.post(REWRITE, {"text": ARTICLE_TEXT, "stream": True}, format="json")
+
+    assert response.status_code == 402
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["missing"] > 0
+    assert chat_server.requests == []
