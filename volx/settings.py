@@ -76,8 +76,6 @@ TEMPLATES = [
 # SQLite is the embedded default for a first run; production is MySQL/MariaDB.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
-    # Django's backend, beginning transactions with START TRANSACTION (volx/mysql/base.py).
-    DATABASES["default"]["ENGINE"] = "volx.mysql"
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "charset": "utf8mb4",

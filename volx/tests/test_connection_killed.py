@@ -27,8 +27,8 @@ from volx.tests.faults import StatementLog, database_rows, learn_statements, run
 pytestmark = [pytest.mark.locks, pytest.mark.django_db(transaction=True)]
 
 # Statements per request: the connection is a persistent one (CONN_MAX_AGE), already set
-# up, and the outermost transactions have no savepoint statements. START TRANSACTION
-# (volx/mysql/base.py) travels in one query with the transaction's first statement.
+# up, and the outermost transactions have no savepoint statements. Beginning and ending
+# a transaction are client calls (autocommit off, COMMIT), not statements.
 APPROVAL_STATEMENTS = 26
 # auth; the hold's UPDATE, hold INSERT, balance read and ledger INSERT; the claim and usage row
 AI_ACTION_STATEMENTS = 7
