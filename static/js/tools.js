@@ -1,6 +1,7 @@
 // The AI tools page: POST /api/ai/<action> with the session cookie, the CSRF token and a
 // fresh Idempotency-Key per click; show the result and the new balance, or the
-// insufficient-tokens dialog on a 402. All wording comes from the page (translated there).
+// insufficient-tokens dialog on a 402. The text actions stream: their text appears as the
+// model writes it. All wording comes from the page (translated there).
 (function () {
   "use strict";
 
@@ -154,18 +155,23 @@
     }
     setBusy(true);
     showStatus(message("Working"), "");
+    var streamed = button.dataset.stream === "true";
     fetch(button.dataset.url, {
       method: "POST",
       credentials: "same-origin",
       headers: {
         "Content-Type": "application/json",
-        Accept: "application/json",
+        Accept: streamed ? "text/event-stream, application/json" : "application/json",
         "X-CSRFToken": csrfToken(),
         "Idempotency-Key": idempotencyKey(),
       },
-      body: JSON.stringify({ text: text }),
+      body: JSON.stringify(streamed ? { text: text, stream: true } : { text: text }),
     })
       .then(function (response) {
+        var type = response.headers.get("Content-Type") || "";
+        if (response.status === 200 && type.indexOf("text/event-stream") === 0) {
+          return readStream(response);
+        }
         return response
           .json()
           .catch(function () {
@@ -178,12 +184,9 @@
       .then(function (answer) {
         var body = answer.body;
         if (answer.status === 200) {
-          showResult(body.result);
-          setBalance(body.tokens_remaining);
-          showStatus(
-            message("Done", { used: number(body.tokens_used), remaining: number(body.tokens_remaining) }),
-            "success"
-          );
+          showDone(body);
+        } else if (answer.status === "error") {
+          showStatus(message("ProviderError", { error: errorText(body, "502") }), "error");
         } else if (answer.status === 402) {
           showStatus("", "");
           openInsufficientDialog(body);
@@ -203,6 +206,68 @@
       .then(function () {
         setBusy(false);
       });
+  }
+
+  function showDone(body) {
+    showResult(body.result);
+    setBalance(body.tokens_remaining);
+    showStatus(
+      message("Done", { used: number(body.tokens_used), remaining: number(body.tokens_remaining) }),
+      "success"
+    );
+  }
+
+  // A streamed answer (text/event-stream): each `data: {"delta"}` is added to the result
+  // as it arrives; `event: done` carries the whole answer, `event: error` a failure
+  // (nothing charged). Resolves like a JSON answer: {status: 200 | "error", body}.
+  function readStream(response) {
+    var reader = response.body.getReader();
+    var decoder = new TextDecoder();
+    var buffer = "";
+    var outcome = { status: "error", body: {} };
+    result.textContent = "";
+    result.classList.add("streaming");
+
+    function handle(block) {
+      var event = "message";
+      var data = "";
+      block.split("\n").forEach(function (line) {
+        if (line.indexOf("event: ") === 0) {
+          event = line.slice(7);
+        } else if (line.indexOf("data: ") === 0) {
+          data += line.slice(6);
+        }
+      });
+      if (!data) {
+        return;
+      }
+      var payload = JSON.parse(data);
+      if (event === "done") {
+        outcome = { status: 200, body: payload };
+      } else if (event === "error") {
+        outcome = { status: "error", body: payload };
+      } else if (typeof payload.delta === "string") {
+        result.appendChild(document.createTextNode(payload.delta));
+      }
+    }
+
+    function pump() {
+      return reader.read().then(function (chunk) {
+        buffer += decoder.decode(chunk.value || new Uint8Array(), { stream: !chunk.done });
+        var blocks = buffer.split("\n\n");
+        buffer = blocks.pop();
+        blocks.forEach(handle);
+        if (chunk.done) {
+          if (buffer.trim()) {
+            handle(buffer);
+          }
+          result.classList.remove("streaming");
+          return outcome;
+        }
+        return pump();
+      });
+    }
+    return pump();
   }
 
   function updateEstimate() {

@@ -68,15 +68,21 @@ def _fast_password_hashing():
 
 
 @pytest.fixture
-def site(gunicorn_server):
-    """The app as production serves it (the Procfile's web command, volx/tests/conftest.py)
-    on a free port (`site.url`). Transactional: the data a test writes is committed, so
-    the server sees it; the database is emptied afterwards, and the plan catalogue, which
-    the data migration seeded, is put back here first."""
+def start_site(gunicorn_server) -> Callable:
+    """`start_site(**env)`: the app as production serves it (the Procfile's web command,
+    volx/tests/conftest.py) on a free port (`.url`), with `env` on top. Transactional: the
+    data a test writes is committed, so the server sees it; the database is emptied
+    afterwards, and the plan catalogue, which the data migration seeded, is put back here
+    first."""
     from django.apps import apps
 
     importlib.import_module("subscriptions.migrations.0002_seed_plans").seed(apps, None)
-    return gunicorn_server(**BANK_DETAILS)
+    return lambda **env: gunicorn_server(**{**BANK_DETAILS, **env})
+
+
+@pytest.fixture
+def site(start_site):
+    return start_site()
 
 
 # The operator's bank account, which turns bank transfers on.
@@ -88,7 +94,7 @@ BANK_DETAILS = {
 
 
 @pytest.fixture
-def browser(site) -> Iterator:
+def browser() -> Iterator:
     """Headless Chromium with a fresh profile, closed after the test."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
