@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from django.db import connection
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.tests.factories import UserFactory
@@ -238,3 +239,32 @@ def test_a_client_gone_while_waiting_for_a_whole_answer_pays_nothing(server, cha
     assert eventually(lambda: wallet_state(user)["open_holds"] == 0)
     chat.gate.set()
     assert wallet_state(user) == FREE
+
+
+def test_database_connections_are_bounded_by_configuration_not_requests(server, chat, wallet_state):
+    """64 AI actions wait on the provider at once on one worker with DB_THREADS=2: the
+    worker holds at most 2 connections (sync views, such as the readiness probe, close
+    theirs when they end)."""
+    chat.gate = threading.Event()
+    app = server(WEB_CONCURRENCY="1", DB_THREADS="2", SYNC_VIEWS="2")
+    users = [UserFactory() for _ in range(64)]
+
+    def title(user) -> int:
+        return post(app.url, user, "/api/ai/generate-seo-title", {"text": ARTICLE_TEXT}).status_code
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        calls = [pool.submit(title, user) for user in users]
+        for _ in users:
+            assert chat.received.acquire(timeout=TIMEOUT)  # all 64 are in flight
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COUNT(*) FROM information_schema.processlist "
+                "WHERE db = DATABASE() AND id <> CONNECTION_ID()"
+            )
+            [(server_connections,)] = cursor.fetchall()
+        chat.gate.set()
+        statuses = Counter(call.result() for call in calls)
+
+    assert server_connections <= 2
+    assert statuses == {200: 64}
+    assert {wallet_state(user)["balance"] for user in users} == {9_700}
