@@ -69,6 +69,7 @@ def measure(url: str, tokens: dict[str, list[str]], *, seconds: int) -> tuple[di
                 "source": app.source,
                 "web_concurrency": app.web_concurrency or "the server's default",
                 "workers": len(app.workers()),
+                "worker_class": app.worker_class,
             }
             for mode in ("hot", "spread"):
                 for connections in (32, 4):

@@ -79,6 +79,7 @@ def run(url: str, database: str) -> dict:
                 "source": app.source,
                 "web_concurrency": app.web_concurrency or "the server's default",
                 "workers": len(app.workers()),
+                "worker_class": app.worker_class,
             }
             results["fake"] = {
                 "latency": fake.latency,
@@ -575,7 +576,8 @@ def section(results: dict) -> str:
     lines = [
         "## AI actions at a real model's latency",
         f"The production server: `{srv['command']}` ({srv['source']}), WEB_CONCURRENCY="
-        f"{srv['web_concurrency']} ({srv['workers']} worker processes), on MariaDB, DEBUG "
+        f"{srv['web_concurrency']} ({srv['workers']} worker processes, "
+        f"{srv['worker_class']}), on MariaDB, DEBUG "
         f"off, `AI_PROVIDER=openai` against bench/fake_llm.py, which answers after "
         f"{fake['latency']:g} s and streams {fake['chunks']} chunks from {fake['first_chunk']:g} "
         f"s to {fake['latency']:g} s. N users, each with its own JWT and keep-alive "

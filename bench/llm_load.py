@@ -129,7 +129,14 @@ async def _run(
     port = int(port)
     requests = [request_bytes(host, port, path, token, body) for token in tokens]
     connections = [Connection(host, port) for _ in tokens]
-    await asyncio.gather(*(connection.open() for connection in connections))
+    # A connection that cannot be opened now is tried again by its user's first request,
+    # which then counts the error.
+    opened = await asyncio.gather(
+        *(connection.open() for connection in connections), return_exceptions=True
+    )
+    for connection, error in zip(connections, opened, strict=True):
+        if isinstance(error, Exception):
+            connection.close()
     samples: list[Sample] = []
     started = time.perf_counter()
     deadline = started + seconds if seconds is not None else float("inf")
@@ -159,6 +166,7 @@ async def _run(
                     else (f"connection error ({type(error).__name__})")
                 )
                 sample = Sample(index, name, sent, time.perf_counter())
+                await asyncio.sleep(0.1)  # a refusing server is not hammered in a tight loop
             samples.append(sample)
             done += 1
         connection.close()

@@ -137,7 +137,8 @@ def http_section(results, baseline_spread: float, served_by: dict) -> str:
         [
             "## HTTP: POST /api/ai/generate-seo-title, local engine",
             f"`{served_by['command']}` ({served_by['source']}, WEB_CONCURRENCY="
-            f"{served_by['web_concurrency']}, {served_by['workers']} worker processes), "
+            f"{served_by['web_concurrency']}, {served_by['workers']} worker processes, "
+            f"{served_by['worker_class']}), "
             f"`AI_PROVIDER=local`, wrk for {HTTP_SECONDS} s per row. "
             "`app` is the AI action; `floor` is a bare DRF view with JWT auth running only "
             "the baseline SQL (bench/urls.py). × baseline = requests/s ÷ raw-SQL spread "

@@ -87,6 +87,10 @@ class running:
         )
         self.base = f"http://127.0.0.1:{self.port}"
         self._wait_until_up(self.base + "/api/plans")
+        # What actually serves: a Procfile or a gunicorn.conf.py that is not read would
+        # show here (gunicorn names its worker class when it starts).
+        found = re.search(r"Using worker: (\S+)", self.log_path.read_text(errors="replace"))
+        self.worker_class = found.group(1) if found else "unknown"
         return self
 
     def mark(self) -> int:
