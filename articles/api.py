@@ -26,11 +26,11 @@ from articles.models import Article, ArticleLimitReached
 from articles.providers import ProviderError, ProviderTimeout
 from articles.providers.base import OnDelta
 from subscriptions.models import FREE_PLAN, Plan, UserSubscription
-from tokens import idempotency
-from tokens.idempotency import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENCY_RESPONSES
 from tokens.wallet import InsufficientTokens
+from volx import idempotency
 from volx.api import ErrorSerializer
 from volx.db import in_database
+from volx.idempotency import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENCY_RESPONSES
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from payments.gateways import GatewayError, paypal, stripe
 from payments.methods import bank_details, missing_settings
 from payments.models import Payment, PaymentAlreadyDecided
 from subscriptions.models import BillingCycle, Plan
-from tokens.idempotency import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
 from volx.api import ErrorSerializer, IsAdmin
+from volx.idempotency import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
 
 
 class PaymentSerializer(serializers.ModelSerializer):

@@ -133,7 +133,7 @@ class IdempotencyRecord(models.Model):
 
     UNIQUE(user, key) decides which of several concurrent duplicates runs: the one whose
     insert commits first. The others wait for it to be DONE and replay its answer. The
-    HTTP side (fingerprints, waiting, replaying) is in `tokens.idempotency`.
+    HTTP side (fingerprints, waiting, replaying) is in `volx.idempotency`.
     """
 
     class Status(models.TextChoices):

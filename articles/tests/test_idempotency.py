@@ -16,9 +16,9 @@ from accounts.tests.factories import UserFactory
 from articles.api import AIActionView
 from articles.providers import ProviderError
 from articles.tests.factories import ARTICLE_TEXT, ArticleFactory
-from tokens.idempotency import StillInProgress, request_fingerprint, run_once
 from tokens.models import IdempotencyRecord, TokenUsage
 from tokens.wallet import Wallet
+from volx.idempotency import StillInProgress, request_fingerprint, run_once
 
 SEO_TITLE = "/api/ai/generate-seo-title"
 BODY = {"text": ARTICLE_TEXT}
