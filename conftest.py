@@ -30,13 +30,6 @@ def user(db):
 
 
 @pytest.fixture
-def admin_user(db):
-    from accounts.tests.factories import AdminFactory
-
-    return AdminFactory()
-
-
-@pytest.fixture
 def client_for():
     """An API client authenticated as the given user with a real JWT bearer token."""
     from rest_framework.test import APIClient
@@ -67,6 +60,74 @@ def wallet_state():
         }
 
     return state
+
+
+@pytest.fixture
+def signed_in(client, user):
+    """The pages' test client, logged in as `user` (a session, as a browser has)."""
+    client.force_login(user)
+    return client
+
+
+# pytest-django's own `admin_user` (username "admin", made by create_superuser, so role
+# admin with the free plan and its tokens) and `admin_client` are used as they are.
+
+
+def _ledger_sum(user) -> int:
+    from django.db.models import Sum
+
+    from tokens.models import LedgerEntry
+
+    user_id = getattr(user, "pk", user)
+    return LedgerEntry.objects.filter(user_id=user_id).aggregate(s=Sum("delta"))["s"] or 0
+
+
+@pytest.fixture
+def ledger_sum():
+    """SUM(delta) of a user's ledger (0 without entries): what I1 compares the balance with."""
+    return _ledger_sum
+
+
+@pytest.fixture
+def grants_for():
+    """How many ledger entries a payment's grant key has: exactly one once confirmed."""
+    from tokens.models import LedgerEntry
+
+    def count(payment) -> int:
+        return LedgerEntry.objects.filter(
+            user_id=payment.user_id, idempotency_key=payment.ledger_key
+        ).count()
+
+    return count
+
+
+@pytest.fixture
+def assert_ledger_matches():
+    """The payer's balance equals their ledger sum (I1), after whatever a provider sent."""
+
+    def check(payment) -> None:
+        payment.user.refresh_from_db()
+        assert _ledger_sum(payment.user) == payment.user.tokens_remaining
+
+    return check
+
+
+@pytest.fixture
+def assert_granted_once(grants_for):
+    """A free user's professional payment, confirmed by exactly one grant: the seed
+    numbers 2,010,000 / 2,010,000 of the paid plan change, and a ledger that sums to them."""
+    from payments.models import Payment
+
+    def check(payment) -> None:
+        payment.refresh_from_db()
+        user = payment.user
+        user.refresh_from_db()
+        assert payment.status == Payment.Status.APPROVED
+        assert (user.tokens_remaining, user.subscription.tokens_limit) == (2_010_000, 2_010_000)
+        assert grants_for(payment) == 1
+        assert _ledger_sum(user) == 2_010_000
+
+    return check
 
 
 @pytest.fixture(autouse=True)

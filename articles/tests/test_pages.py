@@ -16,12 +16,6 @@ pytestmark = pytest.mark.django_db
 TEXT = "Search engines reward pages that answer the question a reader actually asked."
 
 
-@pytest.fixture
-def signed_in(client, user):
-    client.force_login(user)
-    return client
-
-
 def test_anonymous_users_are_sent_to_login(client):
     response = client.get("/tools/")
 

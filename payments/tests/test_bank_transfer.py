@@ -1,7 +1,6 @@
 """Bank transfers: upgrade-plan starts a pending payment; an admin approval grants once."""
 
 import pytest
-from django.db.models import Sum
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
@@ -17,10 +16,6 @@ UPGRADE = "/api/auth/upgrade-plan"
 def numbers(user) -> tuple[int, int, str]:
     user = User.objects.select_related("subscription").get(pk=user.pk)
     return user.tokens_remaining, user.subscription.tokens_limit, user.subscription.plan_type
-
-
-def ledger_sum(user) -> int:
-    return LedgerEntry.objects.filter(user=user).aggregate(s=Sum("delta"))["s"]
 
 
 class TestUpgradePlan:
@@ -125,7 +120,9 @@ class TestAdminApprove:
         client_for(admin_user).post(self.url(payment))
         assert numbers(payment.user) == (2_009_700, 2_009_700, "professional")
 
-    def test_second_approval_is_409_and_grants_nothing_more(self, admin_user, client_for):
+    def test_second_approval_is_409_and_grants_nothing_more(
+        self, admin_user, client_for, ledger_sum
+    ):
         payment = PaymentFactory()
         client_for(admin_user).post(self.url(payment))
 

@@ -16,12 +16,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def signed_in(client, user):
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def stripe_configured(settings):
     settings.STRIPE_SECRET_KEY = "sk_test_volx"
     settings.STRIPE_WEBHOOK_SECRET = "whsec_test_volx"

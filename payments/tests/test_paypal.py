@@ -3,7 +3,6 @@ import uuid
 from urllib.parse import quote
 
 import pytest
-from django.db.models import Sum
 from django.test import Client
 
 from accounts.tests.factories import UserFactory
@@ -12,7 +11,6 @@ from payments.gateways import paypal as paypal_gateway
 from payments.models import Payment, WebhookEvent
 from payments.tests.factories import PaymentFactory
 from payments.tests.fakes import SITE_URL
-from tokens.models import LedgerEntry
 
 WEBHOOK = "/api/payments/paypal/webhook"
 CERT_URL = "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77"
@@ -49,18 +47,6 @@ def state(payment: Payment) -> tuple:
         user.subscription.tokens_limit,
         user.subscription.plan_type,
     )
-
-
-def grants_for(payment: Payment) -> int:
-    return LedgerEntry.objects.filter(
-        user_id=payment.user_id, idempotency_key=payment.ledger_key
-    ).count()
-
-
-def assert_ledger_matches(payment: Payment) -> None:
-    total = LedgerEntry.objects.filter(user_id=payment.user_id).aggregate(s=Sum("delta"))["s"]
-    payment.user.refresh_from_db()
-    assert total == payment.user.tokens_remaining
 
 
 def return_url(payment: Payment, payer_id: str = "BUYER42", paypal_id: str | None = None) -> str:
@@ -114,7 +100,9 @@ def test_upgrade_plan_answers_with_the_paypal_approval_url(user, client_for, fak
     assert payment.checkout_url.startswith("https://www.sandbox.paypal.com/checkoutnow")
 
 
-def test_return_executes_and_grants_once(started, buyer, fake_paypal):
+def test_return_executes_and_grants_once(
+    started, buyer, fake_paypal, assert_ledger_matches, grants_for
+):
     fake_paypal.requests.clear()
 
     first = buyer.get(return_url(started))
@@ -143,7 +131,9 @@ def test_return_after_an_earlier_execution_reads_the_result(started, buyer, fake
     assert not any(route.endswith("/execute") for route in fake_paypal.routes())
 
 
-def test_amount_mismatch_on_execute_grants_nothing_and_needs_review(started, buyer, fake_paypal):
+def test_amount_mismatch_on_execute_grants_nothing_and_needs_review(
+    started, buyer, fake_paypal, grants_for
+):
     transaction = fake_paypal.payments[started.provider_reference]["transactions"][0]
     transaction["amount"] = {"total": "1.00", "currency": "USD"}
 
@@ -357,7 +347,7 @@ def test_not_configured_answers_503_naming_the_setting(started, fake_paypal, set
     assert fake_paypal.requests == []
 
 
-def test_sale_completed_twice_grants_once(started, fake_paypal):
+def test_sale_completed_twice_grants_once(started, fake_paypal, assert_ledger_matches, grants_for):
     event = webhook_event("PAYMENT.SALE.COMPLETED", sale(started))
 
     answers = [post(event, **headers()), post(event, **headers())]
@@ -373,7 +363,9 @@ def test_sale_completed_twice_grants_once(started, fake_paypal):
     assert_ledger_matches(started)
 
 
-def test_sale_completed_after_the_return_grants_nothing_more(started, buyer, fake_paypal):
+def test_sale_completed_after_the_return_grants_nothing_more(
+    started, buyer, fake_paypal, grants_for
+):
     buyer.get(return_url(started))
     started.refresh_from_db()
     event = webhook_event(
@@ -398,7 +390,7 @@ def test_sale_for_an_unknown_payment_fails_so_paypal_retries(started, fake_paypa
     assert "no payment for PayPal payment PAYID-UNKNOWN" in WebhookEvent.objects.get().error
 
 
-def test_sale_refunded_reverses_the_grant(started, fake_paypal):
+def test_sale_refunded_reverses_the_grant(started, fake_paypal, assert_ledger_matches):
     post(webhook_event("PAYMENT.SALE.COMPLETED", sale(started)), **headers())
     assert state(started) == ("approved", 2_010_000, 2_010_000, "professional")
 
@@ -409,7 +401,7 @@ def test_sale_refunded_reverses_the_grant(started, fake_paypal):
     assert_ledger_matches(started)
 
 
-def test_a_refund_before_the_sale_completed_ends_the_same(started, fake_paypal):
+def test_a_refund_before_the_sale_completed_ends_the_same(started, fake_paypal, grants_for):
     post(webhook_event("PAYMENT.SALE.REFUNDED", refund(started)), **headers())
     post(webhook_event("PAYMENT.SALE.COMPLETED", sale(started)), **headers())
 

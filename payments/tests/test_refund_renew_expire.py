@@ -8,7 +8,6 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import User
@@ -25,10 +24,6 @@ def state(user) -> tuple[int, int, str]:
     return user.tokens_remaining, user.subscription.tokens_limit, user.subscription.plan_type
 
 
-def ledger_sum(user) -> int:
-    return LedgerEntry.objects.filter(user=user).aggregate(s=Sum("delta"))["s"]
-
-
 def approved(**kwargs) -> Payment:
     payment = PaymentFactory(**kwargs)
     payment.confirm()
@@ -37,7 +32,7 @@ def approved(**kwargs) -> Payment:
 
 @pytest.mark.django_db
 class TestRefund:
-    def test_refund_reverses_the_grant_and_restores_the_plan(self):
+    def test_refund_reverses_the_grant_and_restores_the_plan(self, ledger_sum):
         payment = approved()
         assert state(payment.user) == (2_010_000, 2_010_000, "professional")
 
@@ -51,7 +46,7 @@ class TestRefund:
         assert reversal.delta == -2_000_000
         assert ledger_sum(payment.user) == 10_000
 
-    def test_refund_never_goes_below_zero_and_records_the_shortfall(self):
+    def test_refund_never_goes_below_zero_and_records_the_shortfall(self, ledger_sum):
         payment = approved()
         Wallet(payment.user).debit(2_009_000)
 
@@ -130,7 +125,7 @@ class TestExpiry:
         assert state(running.user)[2] == "grow"
         assert "Expired 0 subscription(s)." in expire_now()  # idempotent
 
-    def test_forfeit_policy_takes_the_wallet_in_the_ledger(self, settings):
+    def test_forfeit_policy_takes_the_wallet_in_the_ledger(self, settings, ledger_sum):
         settings.EXPIRED_TOKENS_POLICY = "forfeit"
         payment = approved()
         make_expired(payment)

@@ -11,7 +11,6 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
-from django.db.models import Sum
 from django.test import Client
 
 from payments.gateways import GatewayError
@@ -112,18 +111,6 @@ def state(payment: Payment) -> tuple:
         subscription.tokens_limit,
         subscription.plan_type,
     )
-
-
-def assert_ledger_matches(payment: Payment) -> None:
-    total = LedgerEntry.objects.filter(user_id=payment.user_id).aggregate(s=Sum("delta"))["s"]
-    payment.user.refresh_from_db()
-    assert total == payment.user.tokens_remaining
-
-
-def grants_for(payment: Payment) -> int:
-    return LedgerEntry.objects.filter(
-        user_id=payment.user_id, idempotency_key=payment.ledger_key
-    ).count()
 
 
 @pytest.fixture
@@ -228,7 +215,7 @@ def forged(case: str, payload: str) -> tuple[str, str | None]:
         "garbage header",
     ],
 )
-def test_unverified_events_change_nothing(payment, fake_stripe, case):
+def test_unverified_events_change_nothing(payment, fake_stripe, case, grants_for):
     body, signature = forged(case, event("checkout.session.completed", session(payment)))
 
     answer = deliver(body, signature)
@@ -261,7 +248,9 @@ def test_not_configured_answers_503_naming_the_setting(payment, settings, missin
 # --- confirmation ----------------------------------------------------------------------
 
 
-def test_the_same_completed_event_five_times_grants_once(payment, fake_stripe):
+def test_the_same_completed_event_five_times_grants_once(
+    payment, fake_stripe, assert_ledger_matches, grants_for
+):
     payload = event("checkout.session.completed", session(payment))
 
     answers = [deliver(payload) for _ in range(5)]
@@ -284,7 +273,7 @@ def test_the_same_completed_event_five_times_grants_once(payment, fake_stripe):
     assert fake_stripe.requests == []  # the signed event is the proof: no call back
 
 
-def test_other_events_for_the_same_session_grant_nothing_more(payment, fake_stripe):
+def test_other_events_for_the_same_session_grant_nothing_more(payment, fake_stripe, grants_for):
     deliver(event("checkout.session.completed", session(payment)))
     deliver(event("checkout.session.async_payment_succeeded", session(payment)))
     deliver(event("checkout.session.completed", session(payment)))  # a new event id
@@ -309,7 +298,9 @@ def deliver_concurrently(payloads: list[str]) -> list:
 
 @pytest.mark.locks
 @pytest.mark.django_db(transaction=True)
-def test_the_same_event_five_times_concurrently_grants_once(fake_stripe):
+def test_the_same_event_five_times_concurrently_grants_once(
+    fake_stripe, assert_ledger_matches, grants_for
+):
     payment = PaymentFactory(method=Payment.Method.STRIPE)
     payload = event("checkout.session.completed", session(payment))
 
@@ -324,7 +315,9 @@ def test_the_same_event_five_times_concurrently_grants_once(fake_stripe):
 
 @pytest.mark.locks
 @pytest.mark.django_db(transaction=True)
-def test_five_different_events_for_one_payment_concurrently_grant_once(fake_stripe):
+def test_five_different_events_for_one_payment_concurrently_grant_once(
+    fake_stripe, assert_ledger_matches, grants_for
+):
     payment = PaymentFactory(method=Payment.Method.STRIPE)
     payloads = [event("checkout.session.completed", session(payment)) for _ in range(5)]
 
@@ -339,7 +332,7 @@ def test_five_different_events_for_one_payment_concurrently_grant_once(fake_stri
 @pytest.mark.parametrize(
     "fields", [{"amount_total": 100}, {"currency": "eur"}, {"amount_total": 500000}]
 )
-def test_amount_or_currency_mismatch_grants_nothing_and_needs_review(payment, fields):
+def test_amount_or_currency_mismatch_grants_nothing_and_needs_review(payment, fields, grants_for):
     answer = deliver(event("checkout.session.completed", session(payment, **fields)))
 
     assert answer.status_code == 200
@@ -387,7 +380,7 @@ def test_unknown_event_types_are_stored_and_acknowledged(payment):
 # --- refunds ---------------------------------------------------------------------------
 
 
-def test_charge_refunded_after_completion_reverses_the_grant(payment):
+def test_charge_refunded_after_completion_reverses_the_grant(payment, assert_ledger_matches):
     deliver(event("checkout.session.completed", session(payment)))
     assert state(payment) == ("approved", 2_010_000, 2_010_000, "professional")
 
@@ -430,7 +423,9 @@ EVENTS = ["completed", "invoice.paid", "refunded"]
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(EVENTS)), ids="→".join)
-def test_every_order_of_completion_invoice_and_refund_ends_the_same(payment, order):
+def test_every_order_of_completion_invoice_and_refund_ends_the_same(
+    payment, order, assert_ledger_matches
+):
     payloads = {
         "completed": event(
             "checkout.session.completed", session(payment, subscription="sub_volx1")
@@ -457,7 +452,7 @@ def test_every_order_of_completion_invoice_and_refund_ends_the_same(payment, ord
 # --- subscriptions ---------------------------------------------------------------------
 
 
-def test_invoice_paid_for_a_new_period_renews_once(payment):
+def test_invoice_paid_for_a_new_period_renews_once(payment, assert_ledger_matches):
     deliver(event("checkout.session.completed", session(payment, subscription="sub_volx1")))
     payment.user.subscription.refresh_from_db()
     first_period_ends = payment.user.subscription.expires_at

@@ -10,12 +10,6 @@ from subscriptions.models import Plan, UserSubscription
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def signed_in(client, user):
-    client.force_login(user)
-    return client
-
-
 def card(html: str, slug: str) -> str:
     match = re.search(rf'<article class="plan[^"]*" id="plan-{slug}".*?</article>', html, re.S)
     assert match, f"no card for {slug}"

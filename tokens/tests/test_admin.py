@@ -18,12 +18,6 @@ USAGE = "/admin/tokens/tokenusage/"
 REPORT = "/admin/tokens/ledgerentry/sync-report/"
 
 
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def listed(response) -> list:
     return list(response.context["cl"].result_list)
 

@@ -27,12 +27,6 @@ SIGNED_IN_PAGES = [
 ]
 
 
-@pytest.fixture
-def signed_in(client, user):
-    client.force_login(user)
-    return client
-
-
 def spend(user, amount: int, action: str = "generate_seo_title", days_ago: int = 0):
     Wallet(user).debit(amount, action=action)
     usage = TokenUsage.objects.filter(user=user).latest("id")

@@ -1,7 +1,6 @@
 """The seed numbers of the foundation issue and the wallet's rules (SPEC §2)."""
 
 import pytest
-from django.db.models import Sum
 
 from accounts.models import User
 from subscriptions.models import Plan
@@ -19,19 +18,15 @@ def fields(instance) -> dict:
     return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
 
 
-def ledger_sum(user) -> int:
-    return LedgerEntry.objects.filter(user=user).aggregate(s=Sum("delta"))["s"] or 0
-
-
 pytestmark = pytest.mark.django_db
 
 
-def test_register_gives_10000_of_10000(user):
+def test_register_gives_10000_of_10000(user, ledger_sum):
     assert numbers(user) == (10_000, 10_000)
     assert ledger_sum(user) == 10_000
 
 
-def test_a_300_debit_leaves_9700_of_10000(user):
+def test_a_300_debit_leaves_9700_of_10000(user, ledger_sum):
     entry = Wallet(user).debit(300, action="seo_title")
 
     assert numbers(user) == (9_700, 10_000)
@@ -40,7 +35,7 @@ def test_a_300_debit_leaves_9700_of_10000(user):
     assert ledger_sum(user) == 9_700
 
 
-def test_debit_refused_below_zero_changes_nothing(user):
+def test_debit_refused_below_zero_changes_nothing(user, ledger_sum):
     Wallet(user).debit(9_900)
 
     with pytest.raises(InsufficientTokens) as refused:
@@ -56,7 +51,7 @@ def test_debit_refused_below_zero_changes_nothing(user):
     assert ledger_sum(user) == 100
 
 
-def test_a_user_at_zero_stays_at_zero_and_is_refused(user):
+def test_a_user_at_zero_stays_at_zero_and_is_refused(user, ledger_sum):
     Wallet(user).debit(10_000)
     assert numbers(user) == (0, 10_000)
 
@@ -83,7 +78,7 @@ def test_the_database_refuses_a_negative_balance(user):
         User.objects.filter(pk=user.pk).update(tokens_remaining=-1)
 
 
-def test_null_balance_is_restored_from_the_ledger(user):
+def test_null_balance_is_restored_from_the_ledger(user, ledger_sum):
     Wallet(user).debit(300)
     User.objects.filter(pk=user.pk).update(tokens_remaining=None)  # a hand-edited row
 
@@ -107,14 +102,14 @@ def test_null_balance_without_ledger_is_restored_from_the_plan_allowance(user):
     )
 
 
-def test_null_balance_is_restored_before_a_debit(user):
+def test_null_balance_is_restored_before_a_debit(user, ledger_sum):
     User.objects.filter(pk=user.pk).update(tokens_remaining=None)
     Wallet(user).debit(300)
     assert numbers(user) == (9_700, 10_000)
     assert ledger_sum(user) == 9_700
 
 
-def test_professional_plan_for_a_user_at_10000(user):
+def test_professional_plan_for_a_user_at_10000(user, ledger_sum):
     user.subscription.change_plan(Plan.objects.get(slug="professional"), reference="test")
     assert numbers(user) == (2_010_000, 2_010_000)
     assert ledger_sum(user) == 2_010_000
@@ -158,7 +153,7 @@ def reset_to(user, *, plan: str, tokens: int):
     assert numbers(user) == (tokens, tokens)
 
 
-def test_reset_policy_forfeits_the_old_balance_in_the_ledger(user):
+def test_reset_policy_forfeits_the_old_balance_in_the_ledger(user, ledger_sum):
     Wallet(user).debit(300)
     reset_to(user, plan="professional", tokens=2_000_000)
 
@@ -196,7 +191,7 @@ def test_credit_with_an_idempotency_key_applies_once(user):
 
 
 class TestHolds:
-    def test_hold_then_settle_charges_once_and_writes_usage(self, user):
+    def test_hold_then_settle_charges_once_and_writes_usage(self, user, ledger_sum):
         hold = Wallet(user).hold(400, action="meta_description")
         assert numbers(user)[0] == 9_600
 
@@ -207,14 +202,14 @@ class TestHolds:
         assert TokenHold.objects.get(pk=hold.pk).status == "settled"
         assert ledger_sum(user) == 9_600
 
-    def test_settle_for_less_returns_the_rest(self, user):
+    def test_settle_for_less_returns_the_rest(self, user, ledger_sum):
         hold = Wallet(user).hold(2_000, action="rewrite")
         Wallet(user).settle(hold, cost=1_200)
         assert numbers(user)[0] == 8_800
         assert TokenUsage.objects.get().tokens_used == 1_200
         assert ledger_sum(user) == 8_800
 
-    def test_release_costs_nothing_and_writes_no_usage(self, user):
+    def test_release_costs_nothing_and_writes_no_usage(self, user, ledger_sum):
         hold = Wallet(user).hold(300, action="seo_title")
         Wallet(user).release(hold)
         assert numbers(user)[0] == 10_000
@@ -247,7 +242,7 @@ class TestHolds:
             hold.balance_after,
         )
 
-    def test_a_hold_on_a_null_balance_restores_it_first(self, user):
+    def test_a_hold_on_a_null_balance_restores_it_first(self, user, ledger_sum):
         User.objects.filter(pk=user.pk).update(tokens_remaining=None)
         hold = Wallet(user).hold(300, action="seo_title")
         assert (hold.balance_after, numbers(user)[0], ledger_sum(user)) == (9_700, 9_700, 9_700)

@@ -126,12 +126,6 @@ def test_every_admin_list_skips_the_full_count():
         assert model_admin.show_facets is admin.ShowFacets.NEVER, model
 
 
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def test_a_filter_matching_many_rows_is_counted_up_to_a_cap_then_planned(monkeypatch):
     """Past the cap, the planner's estimate (MariaDB) or an exact count (SQLite)."""
     UserFactory.create_batch(5, role="user")

@@ -81,17 +81,6 @@ class RowLock:
             connection.close()
 
 
-def assert_granted_once(payment: Payment) -> None:
-    payment.refresh_from_db()
-    payment.user.refresh_from_db()
-    assert payment.status == Payment.Status.APPROVED
-    assert payment.user.tokens_remaining == 2_010_000
-    assert LedgerEntry.objects.filter(idempotency_key=payment.ledger_key).count() == 1
-    assert LedgerEntry.objects.filter(user=payment.user).aggregate(s=Sum("delta"))["s"] == (
-        2_010_000
-    )
-
-
 def test_a_debit_waiting_too_long_runs_again_and_charges_once(lock_wait_timeout, retries):
     user = UserFactory()
     lock_wait_timeout(1)
@@ -106,7 +95,9 @@ def test_a_debit_waiting_too_long_runs_again_and_charges_once(lock_wait_timeout,
     assert LedgerEntry.objects.filter(user=user).aggregate(s=Sum("delta"))["s"] == 9_700
 
 
-def test_a_confirmation_waiting_too_long_runs_again_and_grants_once(lock_wait_timeout, retries):
+def test_a_confirmation_waiting_too_long_runs_again_and_grants_once(
+    lock_wait_timeout, retries, assert_granted_once
+):
     payment = PaymentFactory()
     lock_wait_timeout(1)
 
@@ -118,7 +109,7 @@ def test_a_confirmation_waiting_too_long_runs_again_and_grants_once(lock_wait_ti
 
 
 def test_a_webhook_waiting_too_long_runs_again_and_grants_once(
-    lock_wait_timeout, retries, settings
+    lock_wait_timeout, retries, settings, assert_granted_once
 ):
     settings.STRIPE_SECRET_KEY = "sk_test_volx"
     settings.STRIPE_WEBHOOK_SECRET = "whsec_test_volx"
@@ -135,7 +126,9 @@ def test_a_webhook_waiting_too_long_runs_again_and_grants_once(
     assert_granted_once(payment)
 
 
-def test_the_victim_of_a_deadlock_runs_again_and_grants_once(lock_wait_timeout, retries):
+def test_the_victim_of_a_deadlock_runs_again_and_grants_once(
+    lock_wait_timeout, retries, assert_granted_once
+):
     """Payment.confirm() locks the user row, then the payment row. The other connection
     locks the payment row, waits until the confirmation waits for it, then asks for the
     user row: a cycle. InnoDB rolls back the transaction that did less work; the other

@@ -51,19 +51,8 @@ def fault_points(count: int) -> list:
     return [pytest.param(n, id=f"after-statement-{n:02d}") for n in range(1, count + 1)]
 
 
-def assert_granted_once(payment: Payment) -> None:
-    """The seed numbers of SPEC §2 rule 3, from exactly one grant."""
-    payment.refresh_from_db()
-    user = payment.user
-    user.refresh_from_db()
-    assert payment.status == Payment.Status.APPROVED
-    assert (user.tokens_remaining, user.subscription.tokens_limit) == (2_010_000, 2_010_000)
-    assert LedgerEntry.objects.filter(user=user, idempotency_key=payment.ledger_key).count() == 1
-    assert LedgerEntry.objects.filter(user=user).aggregate(s=Sum("delta"))["s"] == 2_010_000
-
-
 @pytest.mark.parametrize("fault_at", fault_points(APPROVAL_STATEMENTS))
-def test_admin_approval_is_all_or_nothing(fault_at, admin_user, client_for):
+def test_admin_approval_is_all_or_nothing(fault_at, admin_user, client_for, assert_granted_once):
     """A fault anywhere up to the commit leaves every table exactly as before, and the
     admin's retry grants once; a fault after it leaves one grant, and the retry is a 409."""
     api = client_for(admin_user)
@@ -97,7 +86,7 @@ def stripe_webhooks(settings):
 
 
 @pytest.mark.parametrize("fault_at", fault_points(WEBHOOK_STATEMENTS))
-def test_stripe_webhook_is_all_or_nothing(fault_at, stripe_webhooks):
+def test_stripe_webhook_is_all_or_nothing(fault_at, stripe_webhooks, assert_granted_once):
     """The affected rows are every table but `webhook_events`: the event is stored in a
     first transaction of its own, by design, and a failure of the processing is recorded
     on it (`error`), so the redelivered event can be processed. A fault before that
