@@ -176,6 +176,8 @@ class RefreshView(APIView):
             serializer.is_valid(raise_exception=True)
         except TokenError as error:
             return Response({"error": str(error)}, status=401)
+        except User.DoesNotExist:  # simplejwt looks the token's user up and lets this out
+            return Response({"error": "The token's user no longer exists."}, status=401)
         answer = {"token": serializer.validated_data["access"]}
         if "refresh" in serializer.validated_data:  # only when rotation is turned on
             answer["refresh"] = serializer.validated_data["refresh"]

@@ -1,6 +1,12 @@
-"""Project-wide API conventions: every error answer carries an `error` string."""
+"""Project-wide API conventions: every error answer carries an `error` string, and the
+parsers refuse what they cannot read as a 400 (volx/middleware.py answers the errors
+that arise outside DRF)."""
 
-from rest_framework import exceptions, permissions, serializers
+from urllib.parse import parse_qsl
+
+from django.conf import settings
+from django.http import QueryDict
+from rest_framework import exceptions, parsers, permissions, serializers
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -40,3 +46,83 @@ class IsAdmin(permissions.BasePermission):
 
     def has_permission(self, request, view):
         return bool(request.user and request.user.is_authenticated and request.user.is_admin)
+
+
+# --- parsers ------------------------------------------------------------------------
+# No API body is a deep document: an AI action's is one level, a Stripe event a handful.
+MAX_JSON_DEPTH = 32
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser with a bound on nesting: `[[[…]]]` 5,000 deep would otherwise
+    end in RecursionError (a 500) inside json, or deeper in whatever walks the data."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            data = None
+        else:
+            if within_depth(data, MAX_JSON_DEPTH):
+                return data
+        raise exceptions.ParseError(
+            f"JSON parse error - nested too deep (at most {MAX_JSON_DEPTH} levels)."
+        )
+
+
+def within_depth(data, limit: int) -> bool:
+    """Whether lists and objects in `data` nest at most `limit` deep (walked without
+    recursion, so that the check cannot overflow the stack itself)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = value.values()
+        elif not isinstance(value, list):
+            continue
+        if depth > limit:
+            return False
+        stack.extend((item, depth + 1) for item in value)
+    return True
+
+
+class FormParser(parsers.FormParser):
+    """Form bodies decoded strictly: Django's QueryDict turns bytes that are not valid in
+    the charset, `text=%FF%FE` too, into U+FFFD and goes on, so garbage became text that
+    an AI action was charged for."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = parsers.get_encoding(parser_context or {})
+        try:
+            pairs = parse_qsl(
+                stream.read().decode(encoding),
+                keep_blank_values=True,
+                encoding=encoding,
+                errors="strict",
+                max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
+            )
+        except UnicodeDecodeError as error:
+            raise exceptions.ParseError(f"Form parse error - not valid {encoding}.") from error
+        except ValueError as error:  # more fields than DATA_UPLOAD_MAX_NUMBER_FIELDS
+            raise exceptions.ParseError(f"Form parse error - {error}.") from error
+        data = QueryDict(mutable=True, encoding=encoding)
+        for key, value in pairs:
+            data.appendlist(key, value)
+        data._mutable = False
+        return data
+
+
+class MultiPartParser(parsers.MultiPartParser):
+    """Multipart bodies whose fields are not valid in their charset are refused. Django's
+    parser has already replaced such bytes with U+FFFD when we see the fields, so a field
+    holding U+FFFD is refused (a client's own U+FFFD is no text worth keeping either)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        parsed = super().parse(stream, media_type, parser_context)
+        for key, values in parsed.data.lists():
+            if REPLACEMENT_CHARACTER in key or any(REPLACEMENT_CHARACTER in v for v in values):
+                raise exceptions.ParseError("Multipart form parse error - not valid text.")
+        return parsed
+
+
+REPLACEMENT_CHARACTER = "\ufffd"

@@ -38,6 +38,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: under /api/ it answers every error as JSON, those of the middleware below too.
+    "volx.middleware.APIErrors",
     "django.middleware.security.SecurityMiddleware",
     "volx.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -184,6 +186,11 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if NUM_PROXIES els
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 # --- API ----------------------------------------------------------------------
+# Request bodies: none comes near 1 MiB (an AI action's text is at most 20,000
+# characters, a provider's event a few kB); a larger one is refused before it is read
+# (413 under /api/, Django's 400 on pages).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
 REST_FRAMEWORK = {
     # JWT first: its WWW-Authenticate header is what turns "not logged in" into 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -194,6 +201,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=20),
     "EXCEPTION_HANDLER": "volx.api.exception_handler",
+    # DRF's three, bounded in depth and strict about the encoding (volx/api.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "volx.api.JSONParser",
+        "volx.api.FormParser",
+        "volx.api.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Only views with a `throttle_scope` are throttled; over the rate → 429 with Retry-After.
     "DEFAULT_THROTTLE_CLASSES": ["volx.throttling.ScopedRateThrottle"],
