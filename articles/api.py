@@ -4,6 +4,7 @@ import asyncio
 import json
 import logging
 import time
+import unicodedata
 from collections.abc import Callable
 
 from django.conf import settings
@@ -137,6 +138,20 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+# What renders as nothing: controls, format characters (zero-width space and joiners,
+# BOM, bidi controls, tags), spaces and separators, and marks with nothing to sit on.
+INVISIBLE_CATEGORIES = {"Cc", "Cf", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"}
+# Letters and symbols that are drawn blank: Hangul fillers, the braille blank.
+BLANK_CHARACTERS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}
+
+
+def has_visible_character(text: str) -> bool:
+    return any(
+        char not in BLANK_CHARACTERS and unicodedata.category(char) not in INVISIBLE_CATEGORIES
+        for char in text
+    )
+
+
 class AIActionRequestSerializer(serializers.Serializer):
     text = StrictCharField(
         max_length=TEXT_MAX_CHARS,
@@ -158,6 +173,12 @@ class AIActionRequestSerializer(serializers.Serializer):
             "(see the description)."
         ),
     )
+
+    def validate_text(self, text: str) -> str:
+        # Zero-width spaces and the like would be charged for and give the provider nothing.
+        if not has_visible_character(text):
+            raise serializers.ValidationError("This field must contain visible text.")
+        return text
 
     def validate_stream(self, stream: bool) -> bool:
         action = self.context.get("action")

@@ -202,9 +202,15 @@ def test_an_article_that_is_not_the_callers_is_404_and_free(api, user, wallet_st
         {"text": ["a list"]},
         {"text": "x" * (TEXT_MAX_CHARS + 1)},
         {"text": ARTICLE_TEXT, "article_id": "not a number"},
+        {"text": "\u200b" * 50},
+        {"text": " \u200b\u200c\u200d\u2060\ufeff\u00ad\u180e \u3164\u2800\u034f "},
+        {"text": "\u202e\u2066\U000e0041\ufe0f\u0301"},
     ],
-    ids=["missing", "empty", "whitespace", "null", "number", "list", "too-long", "bad-article"],
-)
+    ids=[
+        "missing", "empty", "whitespace", "null", "number", "list", "too-long", "bad-article",
+        "zero-width", "invisible", "marks-only",
+    ],
+)  # fmt: skip
 @pytest.mark.parametrize("path", ROUTES)
 def test_bad_input_is_400_and_free(api, user, wallet_state, path, body):
     response = api.post(path, body, format="json")
@@ -222,6 +228,49 @@ def test_malformed_json_is_400_and_free(api, user, wallet_state, raw):
     assert response.status_code == 400
     assert response.json()["error"]
     assert wallet_state(user)["balance"] == 10_000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"text=%FF%FE%FD", b"text=caf%E9", b"text=\xff\xfe", "text=café".encode("latin-1")],
+    ids=["percent-escaped", "latin-1-escaped", "raw-bytes", "raw-latin-1"],
+)
+@pytest.mark.parametrize("path", ROUTES)
+def test_a_form_body_that_is_not_utf8_is_400_and_free(api, user, wallet_state, path, body):
+    response = api.post(path, body, content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 400, response.content
+    assert "UTF-8" in response.json()["error"].upper().replace("UTF8", "UTF-8")
+    assert wallet_state(user) == {
+        "balance": 10_000, "ledger_sum": 10_000, "usage_rows": 0, "open_holds": 0,
+    }  # fmt: skip
+
+
+def test_a_multipart_body_that_is_not_utf8_is_400_and_free(api, user, wallet_state):
+    boundary = "volxboundary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="text"\r\n\r\n'.encode()
+        + b"\xff\xfe not text\r\n"
+        + f"--{boundary}--\r\n".encode()
+    )
+    response = api.post(SEO_TITLE, body, content_type=f"multipart/form-data; boundary={boundary}")
+
+    assert response.status_code == 400, response.content
+    assert wallet_state(user)["balance"] == 10_000
+
+
+def test_a_valid_form_body_is_accepted(api, user):
+    response = api.post(
+        SEO_TITLE, "text=Caf%C3%A9+Volx+writes", content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "text", ["\u200bVolx\u200b", "\u05d0\u05d1", "\u0915\u094d\u0937", "🙂", "e\u0301"]
+)
+def test_text_with_something_visible_is_accepted(api, text):
+    assert api.post(SEO_TITLE, {"text": text}, format="json").status_code == 200
 
 
 def test_text_at_the_maximum_is_accepted(api):
