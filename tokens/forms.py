@@ -1,6 +1,7 @@
 from datetime import date, datetime, time, timedelta
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -19,6 +20,10 @@ def action_label(action: str) -> str:
     return ACTION_LABELS.get(action, action)
 
 
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+DAY_BOUNDS = [MinValueValidator(FIRST_DAY), MaxValueValidator(LAST_DAY)]
+
+
 class DateInput(forms.DateInput):
     input_type = "date"
 
@@ -34,8 +39,14 @@ class UsageFilterForm(forms.Form):
         required=False,
         choices=[("", _("All actions")), *ACTION_LABELS.items()],
     )
-    date_from = forms.DateField(label=_("From"), required=False, widget=DateInput())
-    date_to = forms.DateField(label=_("To"), required=False, widget=DateInput())
+    # Bounded: the filter reaches one day past its end (9999-12-31 has no next day) and
+    # the time zone's offset either side of a day's midnight.
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=DateInput(), validators=DAY_BOUNDS
+    )
+    date_to = forms.DateField(
+        label=_("To"), required=False, widget=DateInput(), validators=DAY_BOUNDS
+    )
 
     def clean(self) -> dict:
         data = super().clean()

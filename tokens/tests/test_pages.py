@@ -316,3 +316,27 @@ def test_csv_export_refuses_an_invalid_filter(signed_in):
     response = signed_in.get("/usage/export.csv?date_from=yesterday")
 
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "date_to=9999-12-31",
+        "date_from=9999-12-31",
+        "date_from=0001-01-01",
+        "date_from=0001-01-01&date_to=9999-12-31",
+    ],
+)
+def test_usage_filter_refuses_days_at_the_ends_of_the_calendar(signed_in, user, query):
+    """The day after 9999-12-31 does not exist (OverflowError), nor 0001-01-01 before
+    midnight in a time zone east of UTC: such days are shown as errors and ignored."""
+    spend(user, 300)
+
+    page = signed_in.get(f"/usage/?{query}")
+    export = signed_in.get(f"/usage/export.csv?{query}")
+
+    assert page.status_code == 200
+    assert "1 action" in page.content.decode()
+    assert "Ensure this value is" in page.content.decode()
+    assert export.status_code == 400
+    assert "Invalid filter" in export.content.decode()
