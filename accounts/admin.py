@@ -13,7 +13,8 @@ from django.utils.html import format_html
 
 from accounts.models import User
 from tokens import references
-from tokens.models import LedgerEntry
+from tokens.api import bonus_room
+from tokens.models import MAX_BALANCE, LedgerEntry
 from tokens.wallet import Wallet
 from volx.admin_utils import LargeTableAdmin
 
@@ -37,6 +38,18 @@ class GrantBonusForm(forms.Form):
     # One id per rendering of the form: submitting it twice (a double click, a reload)
     # grants once, because the wallet keeps one entry per (user, idempotency key).
     grant_id = forms.RegexField(regex=r"^[0-9a-f]{32}$", widget=forms.HiddenInput)
+
+    def __init__(self, *args, users=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.users = users
+
+    def clean_amount(self) -> int:
+        amount = self.cleaned_data["amount"]
+        if self.users and amount > (room := bonus_room(self.users)):
+            raise forms.ValidationError(
+                f"At most {room:,} for these users: a balance cannot exceed {MAX_BALANCE:,} tokens."
+            )
+        return amount
 
 
 @admin.register(User)
@@ -108,7 +121,7 @@ class UserAdmin(LargeTableAdmin):
             )
             return None
         if "apply" in request.POST:
-            form = GrantBonusForm(request.POST)
+            form = GrantBonusForm(request.POST, users=users)
             if form.is_valid():
                 for user in users:
                     self._grant(request, user, **form.cleaned_data)

@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 from accounts.api import MeSerializer, me_payload
 from accounts.models import User
 from tokens import references
-from tokens.models import LedgerEntry, TokenUsage
+from tokens.models import MAX_BALANCE, LedgerEntry, TokenUsage
 from tokens.sync import sync_report
 from tokens.wallet import Wallet, balance_summary
 from volx.api import IsAdmin
@@ -54,6 +54,19 @@ class BonusSerializer(serializers.Serializer):
     tokens = serializers.IntegerField(min_value=1, max_value=1_000_000_000)
     reason = serializers.CharField(max_length=255)
 
+    def validate_tokens(self, tokens: int) -> int:
+        room = bonus_room([self.context["user"]])
+        if tokens > room:
+            raise serializers.ValidationError(
+                f"At most {room:,}: a balance cannot exceed {MAX_BALANCE:,} tokens."
+            )
+        return tokens
+
+
+def bonus_room(users) -> int:
+    """The largest bonus that keeps each of `users` within MAX_BALANCE."""
+    return MAX_BALANCE - max(Wallet(user).balance() for user in users)
+
 
 class BonusView(APIView):
     """Admins give a user extra tokens; the allowance is untouched (rule 4)."""
@@ -63,7 +76,7 @@ class BonusView(APIView):
     @extend_schema(request=BonusSerializer, responses=MeSerializer)
     def post(self, request, user_id: int):
         user = get_object_or_404(User, pk=user_id)
-        serializer = BonusSerializer(data=request.data)
+        serializer = BonusSerializer(data=request.data, context={"user": user})
         serializer.is_valid(raise_exception=True)
         Wallet(user).credit(
             serializer.validated_data["tokens"],

@@ -4,6 +4,10 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+# The largest balance a user can have: users.tokens_remaining and the ledger's
+# balance_after are INT columns (MySQL's signed 32 bits).
+MAX_BALANCE = 2**31 - 1
+
 
 class LedgerEntry(models.Model):
     """One movement of a user's tokens. Rows are appended, never edited.

@@ -9,7 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import User
 from accounts.tests.factories import AdminFactory, UserFactory
 from payments.tests.factories import PaymentFactory
-from tokens.models import LedgerEntry
+from tokens.models import MAX_BALANCE, LedgerEntry
+from tokens.wallet import Wallet
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/accounts/user/"
@@ -108,6 +109,20 @@ def test_grant_bonus_refuses_a_bad_amount_or_no_reason(admin_client, form, error
     assert error in page.content.decode()
     assert state(alice) == (10_000, 10_000)
     assert not LedgerEntry.objects.filter(user=alice, kind="bonus").exists()
+
+
+def test_grant_bonus_refuses_an_amount_past_a_balance_columns_range(admin_client):
+    """A balance is an INT: the bonus may take the largest selected balance to
+    2,147,483,647 and no further (MariaDB refused the UPDATE)."""
+    alice, bob = UserFactory(), UserFactory()
+    Wallet(bob).credit(MAX_BALANCE - 10_000 - 100, kind="bonus")
+    grant = {"grant_id": "f" * 32, "apply": "Grant bonus", "amount": "101", "reason": "x"}
+
+    page = admin_client.post(CHANGELIST, bonus_post(alice, bob, **grant))
+
+    assert page.status_code == 200
+    assert "At most 100" in page.content.decode()
+    assert not LedgerEntry.objects.filter(kind="bonus", note="x").exists()
 
 
 def test_grant_bonus_credits_each_selected_user_and_records_who(admin_client, admin_user):

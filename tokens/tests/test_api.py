@@ -1,7 +1,7 @@
 import pytest
 
-from accounts.tests.factories import UserFactory
-from tokens.models import LedgerEntry
+from accounts.tests.factories import AdminFactory, UserFactory
+from tokens.models import MAX_BALANCE, LedgerEntry
 from tokens.wallet import Wallet
 
 pytestmark = pytest.mark.django_db
@@ -85,6 +85,40 @@ class TestBonus:
         user.refresh_from_db()
         assert user.tokens_remaining == 10_000
         assert not LedgerEntry.objects.filter(kind="bonus").exists()
+
+    def test_a_bonus_past_the_balance_columns_range_is_400(self, user, admin_user, client_for):
+        """users.tokens_remaining and the ledger's balance_after are INT: MariaDB refused
+        the UPDATE (a 500); SQLite stored a balance no MySQL column could hold."""
+        Wallet(user).credit(MAX_BALANCE - 10_000 - 10, kind="bonus")
+        entries = LedgerEntry.objects.count()
+
+        response = client_for(admin_user).post(
+            self.url(user), {"tokens": 11, "reason": "x"}, format="json"
+        )
+
+        assert response.status_code == 400
+        assert "2,147,483,647" in response.json()["error"]
+        user.refresh_from_db()
+        assert user.tokens_remaining == MAX_BALANCE - 10
+        assert LedgerEntry.objects.count() == entries
+
+    def test_a_bonus_up_to_the_balance_columns_range_is_granted(self, user, admin_user, client_for):
+        Wallet(user).credit(MAX_BALANCE - 10_000 - 10, kind="bonus")
+        response = client_for(admin_user).post(
+            self.url(user), {"tokens": 10, "reason": "x"}, format="json"
+        )
+        assert response.status_code == 200
+        assert response.json()["tokens_remaining"] == MAX_BALANCE
+
+    def test_an_admin_with_the_longest_username_fits_the_reference(self, user, client_for):
+        admin = AdminFactory(username="a" * 150)
+        response = client_for(admin).post(
+            self.url(user), {"tokens": 5, "reason": "x"}, format="json"
+        )
+        assert response.status_code == 200
+        entry = LedgerEntry.objects.get(user=user, kind="bonus")
+        assert entry.reference.startswith("bonus by aaaa")
+        assert len(entry.reference) <= LedgerEntry._meta.get_field("reference").max_length
 
     def test_unknown_user_is_404(self, admin_user, client_for):
         response = client_for(admin_user).post(
