@@ -18,7 +18,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from payments.gateways import GatewayError, UnverifiedEvent
+from payments.gateways import GatewayError, IgnoredEvent, UnverifiedEvent
 from payments.gateways import paypal as paypal_gateway
 from payments.gateways import stripe as stripe_gateway
 from payments.methods import missing_settings
@@ -26,6 +26,9 @@ from payments.models import Payment, PaymentAlreadyDecided, WebhookEvent
 from volx.db import retry_transaction
 
 logger = logging.getLogger(__name__)
+
+# How a WebhookEvent's `error` begins when the event was acknowledged and ignored.
+IGNORED = "ignored: "
 
 
 def _not_configured(method: str) -> JsonResponse | None:
@@ -46,7 +49,10 @@ def _receive(
     The UNIQUE(provider, event_id) insert, in its own transaction, records the delivery;
     the processing locks that row, so of two concurrent deliveries one processes and the
     other waits and finds it done. A failure rolls the processing back, is recorded on the
-    row and answered with 500: the provider delivers again and the event is retried.
+    row and answered with 500: the provider delivers again and the event is retried. An
+    event about nothing Volx knows (IgnoredEvent) is answered 200 "ignored" and recorded
+    as such (`error` starts with IGNORED, `processed_at` stays empty): nothing retries it,
+    and a delivery sent again by hand is processed again.
     """
     event_id = event["id"]
     with suppress(IntegrityError), transaction.atomic():
@@ -55,6 +61,12 @@ def _receive(
         )
     try:
         processed = _process_once(provider, event_id, event, process)
+    except IgnoredEvent as reason:
+        logger.info("%s event %s ignored: %s", provider, event_id, reason)
+        WebhookEvent.objects.filter(provider=provider, event_id=event_id).update(
+            error=f"{IGNORED}{reason}"
+        )
+        return JsonResponse({"status": "ignored", "reason": str(reason)})
     except Exception as error:
         logger.exception("%s event %s failed", provider, event_id)
         WebhookEvent.objects.filter(provider=provider, event_id=event_id).update(

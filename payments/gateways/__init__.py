@@ -17,6 +17,13 @@ class UnverifiedEvent(Exception):
     """A webhook that is not provably from the provider: nothing may act on it."""
 
 
+class IgnoredEvent(Exception):
+    """A verified event about nothing Volx knows (a payment, subscription or charge of
+    another integration on the same account, or one no longer current). Delivering it again
+    cannot change that, so it is acknowledged and recorded as ignored, not failed: a failure
+    would be delivered again for days, and the provider may disable the endpoint."""
+
+
 # Decided without a grant: money the provider reports for one of these was taken for nothing.
 UNGRANTED = {Payment.Status.REJECTED, Payment.Status.FAILED, Payment.Status.CANCELLED}
 

@@ -14,7 +14,13 @@ import requests
 from django.conf import settings
 from paypalrestsdk import exceptions as paypal_errors
 
-from payments.gateways import GatewayError, UnverifiedEvent, record_references, settle
+from payments.gateways import (
+    GatewayError,
+    IgnoredEvent,
+    UnverifiedEvent,
+    record_references,
+    settle,
+)
 from payments.models import Payment
 from tokens.wallet import Wallet
 
@@ -182,8 +188,9 @@ def verified_event(payload: bytes, headers: Mapping[str, str]) -> dict:
 
 
 def process_event(event: dict) -> None:
-    """Act on a verified event. Raises if it cannot be applied yet, so that it is recorded
-    as failed and PayPal delivers it again. Unknown types are ignored."""
+    """Act on a verified event. Unknown types are ignored; an event about a payment Volx
+    does not know raises IgnoredEvent; any other failure raises, so that it is recorded as
+    failed and PayPal delivers it again."""
     handler = HANDLERS.get(event.get("event_type"))
     if handler:
         handler(event["resource"])
@@ -197,7 +204,7 @@ def _sale_completed(sale: dict) -> None:
             method=Payment.Method.PAYPAL, provider_reference=parent
         ).first()
     if payment is None:
-        raise LookupError(f"no payment for PayPal payment {parent} (sale {sale.get('id')})")
+        raise IgnoredEvent(f"no payment for PayPal payment {parent} (sale {sale.get('id')})")
     if sale.get("state") != "completed":
         return
     settle(
@@ -223,7 +230,7 @@ def _sale_refunded(refund: dict) -> None:
             method=Payment.Method.PAYPAL, provider_reference=parent
         ).first()
     if payment is None:
-        raise LookupError(f"no payment for PayPal sale {sale_id} (refund {refund.get('id')})")
+        raise IgnoredEvent(f"no payment for PayPal sale {sale_id} (refund {refund.get('id')})")
     Wallet(payment.user_id).lock()  # lock order: the user row before the payment's
     refunded = abs(Decimal(refund["amount"]["total"]))  # PayPal may send it negative
     if refunded >= payment.amount:

@@ -14,7 +14,13 @@ import stripe
 from django.conf import settings
 from django.utils import timezone
 
-from payments.gateways import GatewayError, UnverifiedEvent, record_references, settle
+from payments.gateways import (
+    GatewayError,
+    IgnoredEvent,
+    UnverifiedEvent,
+    record_references,
+    settle,
+)
 from payments.models import Payment, PaymentAlreadyDecided
 from subscriptions.models import UserSubscription
 from tokens import references
@@ -111,8 +117,9 @@ def verified_event(payload: bytes, signature: str | None) -> dict:
 
 
 def process_event(event: dict) -> None:
-    """Act on a verified event. Raises if it cannot be applied yet, so that it is recorded
-    as failed and Stripe delivers it again. Unknown types are ignored."""
+    """Act on a verified event. Unknown types are ignored; an event about an object Volx
+    does not know raises IgnoredEvent; any other failure raises, so that it is recorded as
+    failed and Stripe delivers it again."""
     handler = HANDLERS.get(event["type"])
     if handler:
         handler(event["data"]["object"])
@@ -126,7 +133,7 @@ def _payment_for_session(session: dict) -> Payment | None:
         return None  # not a Volx checkout: another integration on the same Stripe account
     payment = Payment.objects.filter(pk=payment_id, method=Payment.Method.STRIPE).first()
     if payment is None:
-        raise LookupError(f"no payment for checkout session {session['id']} ({payment_id})")
+        raise IgnoredEvent(f"no payment for checkout session {session['id']} ({payment_id})")
     return payment
 
 
@@ -188,13 +195,13 @@ def _invoice_paid(invoice: dict) -> None:
         .first()
     )
     if payment is None:
-        raise LookupError(f"no payment for subscription {subscription_id} ({invoice['id']})")
+        raise IgnoredEvent(f"no payment for subscription {subscription_id} ({invoice['id']})")
     Wallet(payment.user_id).lock()
     subscription = UserSubscription.objects.get(user_id=payment.user_id)
     if subscription.payment_id != str(payment.pk) or subscription.plan_type != payment.to_plan:
         # Refunded, expired or replaced by another purchase: renewing the plan the user
         # has now would grant tokens nobody paid for.
-        raise LookupError(
+        raise IgnoredEvent(
             f"invoice {invoice['id']}: the subscription of user {payment.user_id} is no longer "
             f"the one payment {payment.pk} bought"
         )
@@ -214,7 +221,7 @@ def _charge_refunded(charge: dict) -> None:
         # Refunded before its completion was processed: the intent is not recorded yet.
         payment = Payment.objects.filter(pk=payment_id, method=Payment.Method.STRIPE).first()
     if payment is None:
-        raise LookupError(f"no payment for charge {charge['id']} (payment intent {intent})")
+        raise IgnoredEvent(f"no payment for charge {charge['id']} (payment intent {intent})")
     Wallet(payment.user_id).lock()
     if charge.get("refunded"):
         payment.refund(reason=f"Stripe refunded charge {charge['id']}")

@@ -11,6 +11,7 @@ from payments.gateways import paypal as paypal_gateway
 from payments.models import Payment, WebhookEvent
 from payments.tests.factories import PaymentFactory
 from payments.tests.fakes import SITE_URL
+from payments.webhooks import IGNORED
 
 WEBHOOK = "/api/payments/paypal/webhook"
 CERT_URL = "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77"
@@ -383,11 +384,16 @@ def test_sale_completed_with_another_amount_grants_nothing(started, fake_paypal)
     assert started.needs_review
 
 
-def test_sale_for_an_unknown_payment_fails_so_paypal_retries(started, fake_paypal):
+def test_sale_for_an_unknown_payment_is_acknowledged_and_ignored(started, fake_paypal):
+    """Answered 500, PayPal would deliver it again and again for nothing."""
     orphan = sale(started) | {"parent_payment": "PAYID-UNKNOWN"}
     answer = post(webhook_event("PAYMENT.SALE.COMPLETED", orphan), **headers())
-    assert answer.status_code == 500
-    assert "no payment for PayPal payment PAYID-UNKNOWN" in WebhookEvent.objects.get().error
+    assert (answer.status_code, answer.json()["status"]) == (200, "ignored")
+    stored = WebhookEvent.objects.get()
+    assert (
+        stored.error == f"{IGNORED}no payment for PayPal payment PAYID-UNKNOWN (sale SALE-WEBHOOK1)"
+    )
+    assert state(started) == ("pending", 10_000, 10_000, "free")
 
 
 def test_sale_refunded_reverses_the_grant(started, fake_paypal, assert_ledger_matches):
