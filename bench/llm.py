@@ -90,7 +90,9 @@ def run(url: str, database: str) -> dict:
             llm_load.run(
                 app.base,
                 "/api/ai/generate-seo-title",
-                tokens(ids[:32]),
+                # As many users as the first run: every worker opens its database
+                # threads and connections before the measured runs.
+                tokens(ids[: USERS[0] if USERS else 32]),
                 {"text": SEO_TEXT},
                 rounds=2,
                 stagger=fake.latency,
