@@ -13,6 +13,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_lazy as _
+
 from accounts.models import User
 from articles.providers import get_provider
 from articles.providers.base import OnDelta, ProviderAnswer, Result
@@ -31,6 +33,7 @@ TEXT_MAX_CHARS = 20_000
 @dataclass(frozen=True)
 class Action:
     name: str  # in the URL (with dashes), in the usage history and the provider method
+    label: str  # what people read: the tools page, the usage history and its filter
     base_cost: int
     # Priced by length when set: one more token per `chars_per_token` characters.
     chars_per_token: int | None = None
@@ -69,12 +72,19 @@ class Action:
 ACTIONS: dict[str, Action] = {
     action.name: action
     for action in [
-        Action("generate_seo_title", base_cost=300),
-        Action("generate_meta_description", base_cost=400),
-        Action("rewrite", base_cost=500, chars_per_token=10, max_cost=2000),
-        Action("find_image", base_cost=100),
+        Action("generate_seo_title", _("SEO title"), base_cost=300),
+        Action("generate_meta_description", _("Meta description"), base_cost=400),
+        Action("rewrite", _("Rewrite"), base_cost=500, chars_per_token=10, max_cost=2000),
+        Action("find_image", _("Find image"), base_cost=100),
     ]
 }
+
+
+def action_label(name: str) -> str:
+    """How people read a usage row's `action`; a name not in ACTIONS (a legacy row) is
+    shown as it is stored."""
+    action = ACTIONS.get(name)
+    return action.label if action else name
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from articles.actions import TEXT_MAX_CHARS, Action, Outcome, Run, hold
 from articles.models import Article, ArticleLimitReached
 from articles.providers import ProviderError, ProviderTimeout
 from articles.providers.base import OnDelta
-from subscriptions.models import FREE_PLAN, Plan, UserSubscription
+from subscriptions.models import Plan, UserSubscription
 from tokens.wallet import InsufficientTokens
 from volx import idempotency
 from volx.api import ErrorSerializer
@@ -235,9 +235,8 @@ class InsufficientTokensSerializer(ErrorSerializer):
 def insufficient_tokens_payload(user, shortfall: InsufficientTokens) -> dict:
     """The 402 body the insufficient-tokens dialog shows (SPEC §5, §8)."""
     subscription = UserSubscription.objects.filter(user=user).first()
-    # The free plan cannot be bought, so it is never the suggestion.
     plan = (
-        Plan.objects.exclude(slug=FREE_PLAN)
+        Plan.objects.buyable()
         .filter(tokens__gte=shortfall.missing)
         .order_by("tokens", "pk")
         .first()

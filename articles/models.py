@@ -1,13 +1,11 @@
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
 
-from subscriptions.models import FREE_PLAN, BillingCycle, Plan, UserSubscription
+from subscriptions.models import FREE_PLAN, Plan, UserSubscription
 from tokens.wallet import Wallet
 from volx.db import retry_transaction
-
-CYCLE_DAYS = {BillingCycle.MONTHLY: 30, BillingCycle.ANNUAL: 365}
 
 
 class ArticleLimitReached(Exception):
@@ -69,12 +67,4 @@ def articles_allowance(user) -> tuple[int, datetime]:
     subscription = UserSubscription.objects.filter(user=user).first()
     if subscription is None:
         return Plan.objects.get(slug=FREE_PLAN).articles_limit, user.created_at
-    return subscription.articles_limit, plan_period_start(subscription)
-
-
-def plan_period_start(subscription: UserSubscription) -> datetime:
-    """When the subscription's current period began: one billing cycle (30 or 365 days)
-    before `expires_at`; a subscription without an end (free) runs since its creation."""
-    if subscription.expires_at is None:
-        return subscription.created_at
-    return subscription.expires_at - timedelta(days=CYCLE_DAYS[subscription.billing_cycle])
+    return subscription.articles_limit, subscription.period_start()

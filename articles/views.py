@@ -14,7 +14,6 @@ from django.views.decorators.http import require_GET
 
 from articles.actions import ACTIONS, TEXT_MAX_CHARS
 from subscriptions.models import Plan
-from tokens.forms import action_label
 from tokens.wallet import Wallet
 
 
@@ -26,7 +25,7 @@ def action_buttons() -> list[dict]:
                 "name": action.name,
                 "slug": action.slug,
                 "url": reverse(f"articles:{action.name}"),
-                "label": action_label(action.name),
+                "label": action.label,
                 "action": action,
                 "by_length": action.chars_per_token is not None,
             }

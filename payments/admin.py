@@ -5,7 +5,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from accounts.models import User
-from payments.models import Payment, PaymentAlreadyDecided, WebhookEvent
+from payments.models import NotApprovedByHand, Payment, PaymentAlreadyDecided, WebhookEvent
 from volx.admin_utils import LargeTableAdmin, ReadOnlyAdmin
 
 
@@ -107,16 +107,12 @@ class PaymentAdmin(LargeTableAdmin):
         return redirect(reverse("admin:payments_payment_change", args=[pk]))
 
     def _approve(self, request, payment: Payment) -> None:
-        if payment.method != Payment.Method.BANK_TRANSFER:
-            self.message_user(
-                request,
-                f"Skipped {payment.reference_code}: {payment.get_method_display()} payments "
-                "are confirmed by the provider's verified notification.",
-                messages.WARNING,
-            )
-            return
         try:
-            payment.confirm(by=request.user)
+            payment.approve(by=request.user)
+        except NotApprovedByHand as error:
+            self.message_user(
+                request, f"Skipped {payment.reference_code}: {error}", messages.WARNING
+            )
         except PaymentAlreadyDecided as error:
             self.message_user(
                 request,

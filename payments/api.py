@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 from accounts.api import MeSerializer, me_payload
 from payments.gateways import GatewayError, paypal, stripe
 from payments.methods import bank_details, missing_settings
-from payments.models import Payment, PaymentAlreadyDecided
+from payments.models import NotApprovedByHand, Payment, PaymentAlreadyDecided
 from subscriptions.models import BillingCycle, Plan
 from volx.api import ErrorSerializer, IsAdmin
 from volx.idempotency import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
@@ -23,9 +23,7 @@ class PaymentSerializer(serializers.ModelSerializer):
 
 
 class UpgradeSerializer(serializers.Serializer):
-    plan = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Plan.objects.filter(price_monthly__gt=0)
-    )
+    plan = serializers.SlugRelatedField(slug_field="slug", queryset=Plan.objects.buyable())
     billing_cycle = serializers.ChoiceField(choices=BillingCycle.choices)
     payment_method = serializers.ChoiceField(choices=Payment.Method.choices)
 
@@ -130,14 +128,10 @@ class ApprovePaymentView(APIView):
     @extend_schema(request=None, responses={200: ApproveAnswerSerializer, 409: ErrorSerializer})
     def post(self, request, pk: int):
         payment = get_object_or_404(Payment, pk=pk)
-        if payment.method != Payment.Method.BANK_TRANSFER:
-            return Response(
-                {"error": f"{payment.get_method_display()} payments are confirmed by the "
-                 "provider's verified notification, not by hand."},
-                status=status.HTTP_409_CONFLICT,
-            )  # fmt: skip
         try:
-            payment.confirm(by=request.user)
+            payment.approve(by=request.user)
+        except NotApprovedByHand as error:
+            return Response({"error": str(error)}, status=status.HTTP_409_CONFLICT)
         except PaymentAlreadyDecided as error:
             return decided(error.payment)
         return Response(

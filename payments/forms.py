@@ -5,15 +5,7 @@ from payments.models import Payment
 from subscriptions.models import BillingCycle, Plan
 from tokens.templatetags.numbers import amount
 
-BILLING_CYCLE_LABELS = {
-    BillingCycle.MONTHLY: _("Monthly"),
-    BillingCycle.ANNUAL: _("Annual"),
-}
-METHOD_LABELS = {
-    Payment.Method.BANK_TRANSFER: _("Bank transfer"),
-    Payment.Method.STRIPE: _("Card (Stripe)"),
-    Payment.Method.PAYPAL: _("PayPal"),
-}
+# The labels of methods, statuses and billing cycles are the models' choices.
 METHOD_HELP = {
     Payment.Method.BANK_TRANSFER: _(
         "Transfer the amount with the reference code in the memo. Your plan starts when an "
@@ -25,14 +17,6 @@ METHOD_HELP = {
     Payment.Method.PAYPAL: _(
         "Pay with your PayPal account. Your plan starts as soon as PayPal confirms."
     ),
-}
-STATUS_LABELS = {
-    Payment.Status.PENDING: _("Pending"),
-    Payment.Status.APPROVED: _("Approved"),
-    Payment.Status.REJECTED: _("Rejected"),
-    Payment.Status.REFUNDED: _("Refunded"),
-    Payment.Status.FAILED: _("Failed"),
-    Payment.Status.CANCELLED: _("Cancelled"),
 }
 
 
@@ -48,9 +32,9 @@ class UpgradeForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["billing_cycle"].choices = [
             (cycle, f"{label} · {amount(plan.price(cycle))} {plan.currency}")
-            for cycle, label in BILLING_CYCLE_LABELS.items()
+            for cycle, label in BillingCycle.choices
         ]
-        self.fields["payment_method"].choices = [(m, METHOD_LABELS[m]) for m in methods]
+        self.fields["payment_method"].choices = [(m, Payment.Method(m).label) for m in methods]
         if len(methods) == 1:
             self.fields["payment_method"].initial = methods[0]
 

@@ -3,6 +3,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from payments.signals import payment_confirmed, payment_refunded
 from subscriptions.models import BillingCycle, Plan, UserSubscription
@@ -27,19 +28,32 @@ class PaymentAlreadyDecided(Exception):
         super().__init__(f"payment {payment.pk} is already {payment.status}")
 
 
+class NotApprovedByHand(Exception):
+    """Only a bank transfer is approved by a person; the providers' payments are confirmed
+    by their verified notifications alone (SPEC §2 rule 7)."""
+
+    def __init__(self, payment: "Payment"):
+        self.payment = payment
+        super().__init__(
+            f"{payment.get_method_display()} payments are confirmed by the provider's "
+            "verified notification, not by hand."
+        )
+
+
 class Payment(models.Model):
+    # The labels are what the pages and the admin show, in the reader's language.
     class Method(models.TextChoices):
-        BANK_TRANSFER = "bank_transfer", "Bank transfer"
-        STRIPE = "stripe", "Stripe"
-        PAYPAL = "paypal", "PayPal"
+        BANK_TRANSFER = "bank_transfer", _("Bank transfer")
+        STRIPE = "stripe", _("Card (Stripe)")
+        PAYPAL = "paypal", _("PayPal")
 
     class Status(models.TextChoices):
-        PENDING = "pending"
-        APPROVED = "approved"
-        REJECTED = "rejected"
-        REFUNDED = "refunded"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+        PENDING = "pending", _("Pending")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        REFUNDED = "refunded", _("Refunded")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="payments"
@@ -142,6 +156,15 @@ class Payment(models.Model):
         payment.granted_tokens = grant.delta if grant else 0
         payment.save()
         self.refresh_from_db()
+
+    def approve(self, *, by) -> None:
+        """An admin confirms that a bank transfer arrived: `confirm()`, recording who.
+
+        Raises NotApprovedByHand for any other method, PaymentAlreadyDecided if decided.
+        """
+        if self.method != self.Method.BANK_TRANSFER:
+            raise NotApprovedByHand(self)
+        self.confirm(by=by)
 
     @retry_transaction
     def reject(self, *, by=None, reason: str = "", status: str = Status.REJECTED) -> None:

@@ -5,7 +5,6 @@ payments.api.start_purchase(). It changes no plan and no balance; only verified 
 does (SPEC §2 rule 7).
 """
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -15,11 +14,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from payments.api import start_purchase
-from payments.forms import BILLING_CYCLE_LABELS, METHOD_LABELS, STATUS_LABELS, UpgradeForm
+from payments.forms import UpgradeForm
 from payments.gateways import GatewayError
 from payments.methods import REQUIRED_SETTINGS, bank_details, configured_methods, missing_settings
 from payments.models import Payment
-from subscriptions.models import Plan
+from subscriptions.models import Plan, TokensOnPlanChange
 from tokens.wallet import Wallet
 
 PAYMENTS_PAGE_SIZE = 25
@@ -30,10 +29,8 @@ def own_payment(request: HttpRequest, pk: int) -> Payment:
 
 
 def with_labels(payment: Payment, plan_names: dict[str, str]) -> Payment:
-    """Attach what the templates show, in the user's language."""
-    payment.status_label = STATUS_LABELS.get(payment.status, payment.status)
-    payment.method_label = METHOD_LABELS.get(payment.method, payment.method)
-    payment.cycle_label = BILLING_CYCLE_LABELS.get(payment.billing_cycle, payment.billing_cycle)
+    """Attach the plan's name in the user's language (the status, method and billing cycle
+    are shown by the models' get_…_display)."""
     name = plan_names.get(payment.to_plan, payment.to_plan)
     payment.plan_name = _(name) if name else ""
     return payment
@@ -48,8 +45,7 @@ def plan_names() -> dict[str, str]:
 def upgrade(request: HttpRequest, slug: str) -> HttpResponse:
     """/plans/<slug>/upgrade/: choose the billing cycle and one of the configured methods;
     the POST creates the pending payment and sends the user to pay."""
-    # The plans the API sells: the free plan is never bought.
-    plan = get_object_or_404(Plan, slug=slug, price_monthly__gt=0)
+    plan = get_object_or_404(Plan.objects.buyable(), slug=slug)
     methods = configured_methods()
     form = UpgradeForm(request.POST or None, plan=plan, methods=methods)
     if request.method == "POST" and form.is_valid():
@@ -65,7 +61,7 @@ def upgrade(request: HttpRequest, slug: str) -> HttpResponse:
                     "%(method)s could not start the payment. Nothing was charged; try again "
                     "in a moment or choose another method."
                 )
-                % {"method": METHOD_LABELS[method]},
+                % {"method": Payment.Method(method).label},
             )
         else:
             if checkout_url:
@@ -73,17 +69,18 @@ def upgrade(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("payments:detail-page", pk=payment.pk)
 
     remaining = Wallet(request.user).balance()
-    after = plan.tokens if settings.TOKENS_ON_PLAN_CHANGE == "reset" else remaining + plan.tokens
     context = {
         "plan": plan,
         "form": form,
         "methods_configured": bool(methods),
         "remaining": remaining,
-        "tokens_after": after,
+        "tokens_after": TokensOnPlanChange.of(remaining, plan).after,
     }
     if not methods and request.user.is_admin:
         # The operator sees what to set; a user only sees that paying is not possible yet.
-        context["missing"] = {METHOD_LABELS[m]: missing_settings(m) for m in REQUIRED_SETTINGS}
+        context["missing"] = {
+            Payment.Method(m).label: missing_settings(m) for m in REQUIRED_SETTINGS
+        }
     return render(request, "payments/upgrade.html", context)
 
 

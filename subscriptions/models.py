@@ -1,3 +1,4 @@
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -8,6 +9,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import number_format
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from tokens import references
@@ -16,6 +18,12 @@ from tokens.wallet import Wallet
 from volx.db import retry_transaction
 
 FREE_PLAN = "free"
+
+
+class PlanQuerySet(models.QuerySet):
+    def buyable(self) -> "PlanQuerySet":
+        """The plans a user can pay for: every plan with a price, never the free one."""
+        return self.exclude(slug=FREE_PLAN).filter(price_monthly__gt=0)
 
 
 class Plan(models.Model):
@@ -30,6 +38,8 @@ class Plan(models.Model):
     currency = models.CharField(max_length=3, default="USD")
     features = models.JSONField(default=list, blank=True)
     sort_order = models.PositiveSmallIntegerField(default=0)
+
+    objects = PlanQuerySet.as_manager()
 
     class Meta:
         db_table = "plans"
@@ -47,15 +57,58 @@ class Plan(models.Model):
     def price(self, billing_cycle: str):
         return self.price_annual if billing_cycle == BillingCycle.ANNUAL else self.price_monthly
 
+    @property
+    def is_buyable(self) -> bool:
+        """The test of `Plan.objects.buyable()`, for a plan already loaded."""
+        return self.slug != FREE_PLAN and self.price_monthly > 0
+
 
 class BillingCycle(models.TextChoices):
-    MONTHLY = "monthly"
-    ANNUAL = "annual"
+    MONTHLY = "monthly", _("Monthly")
+    ANNUAL = "annual", _("Annual")
 
 
 def cycle_length(billing_cycle: str) -> timedelta:
     """One billing period: 30 days monthly, 365 days annual (SPEC §2 rule 10)."""
     return timedelta(days=365 if billing_cycle == BillingCycle.ANNUAL else 30)
+
+
+# The low-balance e-mail goes out when spending takes the balance below this share of the
+# plan allowance (tokens_limit).
+LOW_BALANCE_PERCENT = 10
+
+
+def crosses_low_balance_line(
+    tokens_limit: int | None, balance_before: int, balance_after: int
+) -> bool:
+    """Whether spending from `balance_before` to `balance_after` went below
+    LOW_BALANCE_PERCENT of `tokens_limit`: from at or above the line to under it.
+
+    No allowance (None, or 0 on a broken row) has no share of it. Compared as balance × 100
+    against limit × percent, so no rounding decides it.
+    """
+    if not tokens_limit or tokens_limit <= 0:
+        return False
+    line = tokens_limit * LOW_BALANCE_PERCENT
+    return balance_before * 100 >= line > balance_after * 100
+
+
+@dataclass(frozen=True)
+class TokensOnPlanChange:
+    """What a paid plan change does to the wallet and the allowance (SPEC §2 rule 3).
+
+    Computed from the balance before the change: `UserSubscription.change_plan()` applies
+    it and the upgrade page shows it before the user pays, so the two cannot disagree.
+    """
+
+    forfeit: int  # the "reset" policy takes the old balance first (a ledger entry); else 0
+    grant: int  # the plan's tokens, added to what is left
+    after: int  # the balance afterwards, which is also the new tokens_limit
+
+    @classmethod
+    def of(cls, balance: int, plan: "Plan") -> "TokensOnPlanChange":
+        forfeit = balance if settings.TOKENS_ON_PLAN_CHANGE == "reset" else 0
+        return cls(forfeit=forfeit, grant=plan.tokens, after=balance - forfeit + plan.tokens)
 
 
 class UserSubscription(models.Model):
@@ -90,10 +143,6 @@ class UserSubscription(models.Model):
         blank=True,
         help_text="When the low-balance e-mail was last sent; once per plan period.",
     )
-
-    # The low-balance e-mail goes out when spending takes the balance below this share
-    # of the plan allowance (tokens_limit).
-    LOW_BALANCE_PERCENT = 10
 
     class Meta:
         db_table = "user_subscriptions"
@@ -160,24 +209,23 @@ class UserSubscription(models.Model):
         balance = wallet.lock()
         if idempotency_key and wallet.has_entry(idempotency_key):
             return False
+        tokens = TokensOnPlanChange.of(balance, plan)
         note = f"plan {self.plan_type} → {plan.slug}"
-        if settings.TOKENS_ON_PLAN_CHANGE == "reset":
+        if tokens.forfeit:
             wallet.forfeit(reference=reference, note=f"{note} (reset policy)", actor=actor)
-            balance = 0
-        if plan.tokens:
-            entry = wallet.credit(
-                plan.tokens,
+        if tokens.grant:
+            wallet.credit(
+                tokens.grant,
                 kind=LedgerEntry.Kind.GRANT,
                 reference=reference,
                 idempotency_key=idempotency_key,
                 actor=actor,
                 note=note,
             )
-            balance = entry.balance_after
 
         locked = type(self).objects.select_for_update().get(pk=self.pk)
         locked.plan_type = plan.slug
-        locked.tokens_limit = balance
+        locked.tokens_limit = tokens.after
         locked.articles_limit = plan.articles_limit
         locked.features = plan.features
         locked.is_active = True
@@ -188,26 +236,34 @@ class UserSubscription(models.Model):
         self.refresh_from_db()
         return True
 
+    def period_start(self) -> datetime:
+        """When the current plan period began: what the plan's articles_limit counts from.
+
+        One billing cycle (cycle_length) before `expires_at`; a plan without an end (free)
+        runs since the subscription's creation.
+        """
+        if self.expires_at is None:
+            return self.created_at
+        return self.expires_at - cycle_length(self.billing_cycle)
+
     # --- the low-balance e-mail ---------------------------------------------------
 
     def notice_low_balance(self, *, balance_before: int, balance_after: int) -> bool:
         """Queue the low-balance e-mail if spending just took the balance below
-        LOW_BALANCE_PERCENT of the allowance and none was sent in this plan period.
+        LOW_BALANCE_PERCENT of the allowance and none was sent for this allowance.
 
-        The plan period is the time since the subscription last changed: every plan change,
-        renewal, expiry and refund saves `updated_at`, while recording the notice is a
-        queryset update that leaves it alone. So the notice goes out once per period of a
-        paid plan and once per stay on the free plan, and a new plan allows one again (so
-        does an operator's hand edit of the subscription in the admin, which saves it).
+        Once per allowance, not per billing period (`period_start()`): every plan change,
+        renewal, expiry and refund sets a new allowance and saves `updated_at`, while
+        recording the notice is a queryset update that leaves it alone. So the notice goes
+        out once per paid period or renewal and once per stay on the free plan, and a new
+        plan allows one again (so does an operator's hand edit of the subscription in the
+        admin, which saves it).
         Called by the wallet's `balance_lowered` signal while the user's row is locked, so
         two concurrent debits cannot both send it. The e-mail leaves after the commit: a
         debit that is rolled back sends nothing. Returns True when the e-mail was queued.
         """
         limit = self.tokens_limit
-        if not limit or limit <= 0:
-            return False  # no allowance, no share of it (0 is also what a broken row has)
-        line = limit * self.LOW_BALANCE_PERCENT  # compared with balance × 100: no rounding
-        if not (balance_before * 100 >= line > balance_after * 100):
+        if not crosses_low_balance_line(limit, balance_before, balance_after):
             return False
         if self.low_balance_notified_at and self.low_balance_notified_at >= self.updated_at:
             return False
@@ -364,7 +420,7 @@ def send_low_balance_email(user: User, balance: int, limit: int) -> None:
         "name": user.full_name or user.username,
         "balance": number_format(balance, force_grouping=True),
         "limit": number_format(limit, force_grouping=True),
-        "percent": UserSubscription.LOW_BALANCE_PERCENT,
+        "percent": LOW_BALANCE_PERCENT,
         "plans_url": f"{settings.SITE_URL.rstrip('/')}/plans/",
     }
     message = EmailMultiAlternatives(

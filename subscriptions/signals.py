@@ -30,11 +30,9 @@ def revert_refunded_plan(sender, payment, **kwargs):
 def notice_low_balance(sender, user_id, balance_before, balance_after, tokens_limit, **kwargs):
     """Most spending crosses no line: decided from the allowance the wallet read, with no
     query; the subscription is loaded only for the one debit that crosses it."""
-    from subscriptions.models import UserSubscription
+    from subscriptions.models import UserSubscription, crosses_low_balance_line
 
-    if tokens_limit is None:  # a legacy user without a subscription has no allowance
-        return
-    line = tokens_limit * UserSubscription.LOW_BALANCE_PERCENT
-    if balance_before * 100 >= line > balance_after * 100:
+    # None: a legacy user without a subscription has no allowance.
+    if crosses_low_balance_line(tokens_limit, balance_before, balance_after):
         subscription = UserSubscription.objects.select_related("user").get(user_id=user_id)
         subscription.notice_low_balance(balance_before=balance_before, balance_after=balance_after)

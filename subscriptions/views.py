@@ -39,7 +39,6 @@ def plans(request: HttpRequest) -> HttpResponse:
     catalogue = list(Plan.objects.all())
     for plan in catalogue:
         plan.is_current = plan.slug == current
-        plan.is_paid = plan.price_monthly > 0
     return render(
         request,
         "subscriptions/plans.html",

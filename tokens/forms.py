@@ -6,19 +6,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-# What the usage history's `action` column holds, as people read it. An action missing
-# here (a legacy row) is shown as it is stored.
-ACTION_LABELS = {
-    "generate_seo_title": _("SEO title"),
-    "generate_meta_description": _("Meta description"),
-    "rewrite": _("Rewrite"),
-    "find_image": _("Find image"),
-}
-
-
-def action_label(action: str) -> str:
-    return ACTION_LABELS.get(action, action)
-
+from articles.actions import ACTIONS
 
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
 DAY_BOUNDS = [MinValueValidator(FIRST_DAY), MaxValueValidator(LAST_DAY)]
@@ -37,7 +25,7 @@ class UsageFilterForm(forms.Form):
     action = forms.ChoiceField(
         label=_("Action"),
         required=False,
-        choices=[("", _("All actions")), *ACTION_LABELS.items()],
+        choices=[("", _("All actions"))] + [(a.name, a.label) for a in ACTIONS.values()],
     )
     # Bounded: the filter reaches one day past its end (9999-12-31 has no next day) and
     # the time zone's offset either side of a day's midnight.

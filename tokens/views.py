@@ -14,7 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from tokens.forms import UsageFilterForm, action_label, start_of
+from articles.actions import action_label
+from tokens.forms import UsageFilterForm, start_of
 from tokens.models import TokenUsage
 from tokens.wallet import balance_summary
 

@@ -9,6 +9,7 @@ from articles.api import insufficient_tokens_payload
 from articles.providers import ProviderError
 from articles.providers.local import LocalProvider
 from articles.tests.factories import ARTICLE_TEXT, ArticleFactory
+from subscriptions.models import Plan
 from tokens.models import TokenHold, TokenUsage
 from tokens.wallet import InsufficientTokens, Wallet
 
@@ -154,6 +155,13 @@ def test_suggested_plan_is_the_smallest_that_covers_the_shortfall(user, missing,
     payload = insufficient_tokens_payload(user, InsufficientTokens(remaining=0, required=missing))
 
     assert payload["suggested_plan"]["slug"] == plan
+
+
+def test_a_plan_that_cannot_be_bought_is_never_suggested(user):
+    Plan.objects.filter(slug="starter").update(price_monthly=0)
+    shortfall = InsufficientTokens(remaining=0, required=1)
+
+    assert insufficient_tokens_payload(user, shortfall)["suggested_plan"]["slug"] == "grow"
 
 
 def test_no_plan_is_suggested_when_none_covers_the_shortfall(user):

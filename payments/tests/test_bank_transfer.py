@@ -4,7 +4,7 @@ import pytest
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from payments.models import Payment
+from payments.models import NotApprovedByHand, Payment
 from payments.tests.factories import PaymentFactory
 from tokens.models import LedgerEntry
 from tokens.wallet import Wallet
@@ -163,7 +163,19 @@ class TestAdminApprove:
 
     def test_provider_payments_are_not_approved_by_hand(self, admin_user, client_for):
         payment = PaymentFactory(method="stripe")
-        assert client_for(admin_user).post(self.url(payment)).status_code == 409
+        response = client_for(admin_user).post(self.url(payment))
+        assert response.status_code == 409
+        assert "confirmed by the provider's verified notification" in response.json()["error"]
+        assert numbers(payment.user) == (10_000, 10_000, "free")
+
+    @pytest.mark.parametrize("method", ["stripe", "paypal"])
+    def test_the_model_refuses_to_approve_a_provider_payment(self, admin_user, method):
+        """The rule lives on Payment.approve(), so that no caller can skip it."""
+        payment = PaymentFactory(method=method)
+        with pytest.raises(NotApprovedByHand):
+            payment.approve(by=admin_user)
+        payment.refresh_from_db()
+        assert (payment.status, payment.decided_by) == ("pending", None)
         assert numbers(payment.user) == (10_000, 10_000, "free")
 
     def test_unknown_payment_is_404(self, admin_user, client_for):

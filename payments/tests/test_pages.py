@@ -9,8 +9,9 @@ from django.test import Client
 from accounts.tests.factories import UserFactory
 from payments.models import Payment
 from payments.tests.factories import PaymentFactory
-from subscriptions.models import UserSubscription
+from subscriptions.models import Plan, UserSubscription
 from tokens.models import LedgerEntry
+from tokens.wallet import Wallet
 
 pytestmark = pytest.mark.django_db
 
@@ -102,6 +103,25 @@ def test_upgrade_shows_the_tokens_after_the_payment(signed_in):
     html = signed_in.get("/plans/professional/upgrade/").content.decode()
 
     assert 'id="tokens-after">2,010,000<' in html
+
+
+def test_upgrade_shows_what_the_reset_policy_leaves(signed_in, user, settings, bank_configured):
+    """The preview and the confirmation compute the outcome with one function."""
+    settings.TOKENS_ON_PLAN_CHANGE = "reset"
+    Wallet(user).debit(300)
+
+    html = signed_in.get("/plans/professional/upgrade/").content.decode()
+    assert 'id="tokens-after">2,000,000<' in html
+
+    PaymentFactory(user=user).confirm()
+    assert wallet_and_plan(user)[:3] == (2_000_000, "professional", 2_000_000)
+
+
+def test_a_plan_without_a_price_cannot_be_bought(signed_in, bank_configured):
+    Plan.objects.filter(slug="starter").update(price_monthly=0, price_annual=0)
+
+    assert signed_in.get("/plans/starter/upgrade/").status_code == 404
+    assert 'href="/plans/starter/upgrade/"' not in signed_in.get("/plans/").content.decode()
 
 
 @pytest.mark.parametrize("slug", ["free", "no-such-plan"])
@@ -304,3 +324,14 @@ def test_bank_transfer_instructions_in_vietnamese(signed_in, user, bank_configur
 
     assert "Nội dung chuyển khoản" in html and payment.reference_code in html
     assert "Đang chờ" in html
+
+
+def test_status_method_and_cycle_labels_come_from_the_models_choices(signed_in, user):
+    PaymentFactory(user=user, method="stripe", status="refunded", billing_cycle="annual")
+
+    english = signed_in.get("/payments/").content.decode()
+    signed_in.cookies[settings.LANGUAGE_COOKIE_NAME] = "vi"
+    vietnamese = signed_in.get("/payments/").content.decode()
+
+    assert all(label in english for label in ("Refunded", "Card (Stripe)", "(Annual)"))
+    assert all(label in vietnamese for label in ("Đã hoàn tiền", "Thẻ (Stripe)", "(Hàng năm)"))

@@ -40,3 +40,15 @@ def test_an_edited_plan_is_what_the_api_shows(api_client):
     Plan.objects.filter(slug="starter").update(tokens=450_000)
     plans = {p["slug"]: p for p in api_client.get("/api/plans").json()}
     assert plans["starter"]["tokens"] == 450_000
+
+
+def test_buyable_plans_have_a_price_and_are_never_the_free_plan():
+    Plan.objects.filter(slug="starter").update(price_monthly=0)
+    Plan.objects.filter(slug="free").update(price_monthly=1)  # an operator's slip
+
+    assert list(Plan.objects.buyable().values_list("slug", flat=True)) == [
+        "grow", "professional", "business", "enterprise",
+    ]  # fmt: skip
+    assert [plan.is_buyable for plan in Plan.objects.all()] == [
+        False, False, True, True, True, True,
+    ]  # fmt: skip

@@ -6,7 +6,7 @@ from django.db import transaction
 
 from accounts.models import User
 from payments.tests.factories import PaymentFactory
-from subscriptions.models import UserSubscription
+from subscriptions.models import UserSubscription, crosses_low_balance_line
 from tokens.wallet import InsufficientTokens, Wallet
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +38,22 @@ def test_crossing_ten_percent_sends_one_email(user, spend, mailoutbox):
     html, mimetype = mail.alternatives[0]
     assert mimetype == "text/html" and "<strong>900</strong>" in html
     assert UserSubscription.objects.get(user=user).low_balance_notified_at is not None
+
+
+@pytest.mark.parametrize(
+    ("limit", "before", "after", "crosses"),
+    [
+        (10_000, 1_000, 999, True),  # from the line to under it
+        (10_000, 1_001, 1_000, False),  # to the line: not under it
+        (10_000, 999, 500, False),  # under it already
+        (10_005, 1_001, 1_000, True),  # 10% is 1,000.5: no rounding
+        (0, 10, 0, False),
+        (None, 10, 0, False),  # no subscription, no allowance
+    ],
+)
+def test_the_low_balance_line(limit, before, after, crosses):
+    """One rule for the signal's quick test and the notice itself."""
+    assert crosses_low_balance_line(limit, before, after) is crosses
 
 
 def test_exactly_ten_percent_is_not_below(user, spend, mailoutbox):
