@@ -27,6 +27,7 @@ worker, for the profile section; its figures are not the table's (py-spy takes C
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,6 +72,7 @@ def run(url: str, database: str) -> dict:
         "rewrite": ACTIONS["rewrite"].cost(REWRITE_TEXT),
     }
     results = {"costs": costs, "loops": {}, "seconds": SECONDS}
+    results["statements"] = statements_per_action()
     with fake_llm.running() as fake:
         env = {"AI_PROVIDER": "openai", "AI_BASE_URL": fake.base_url, "AI_API_KEY": "x"}
         with server.running(url, env=env, name="llm") as app:
@@ -139,6 +141,39 @@ def run(url: str, database: str) -> dict:
                     profile=True,
                 )
     return results
+
+
+def statements_per_action() -> tuple[list[str], int]:
+    """The statements one seo-title action sends as Django logs them, and how many
+    statements MariaDB received (its session's Questions), in process: Django's test
+    client and the local engine, whose hold and settlement are the same as any provider's."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import User
+
+    user = User.objects.get(username="bench-llm-0")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {tokens([user.pk])[0]}")
+    path, body = "/api/ai/generate-seo-title", {"text": SEO_TEXT}
+    client.post(path, body, content_type="application/json")  # warm: caches, connection
+    questions = "SHOW SESSION STATUS LIKE 'Questions'"
+    with connection.cursor() as cursor:
+        cursor.execute(questions)
+        sent = int(cursor.fetchone()[1])
+        with CaptureQueriesContext(connection) as captured:
+            answer = client.post(path, body, content_type="application/json")
+        cursor.execute(questions)
+        sent = int(cursor.fetchone()[1]) - sent - 1  # the first SHOW counts itself
+    assert answer.status_code == 200, answer.content
+    return [_statement(query["sql"]) for query in captured.captured_queries], sent
+
+
+def _statement(sql: str) -> str:
+    """`UPDATE users`, `INSERT token_ledger`, `COMMIT`: the verb and the first table."""
+    verb = sql.split(None, 1)[0].upper()
+    table = re.search(r"\b(?:FROM|INTO|UPDATE)\s+`?(\w+)`?", sql, re.IGNORECASE)
+    return f"{verb} {table.group(1)}" if table else verb
 
 
 def prepare_users(count: int) -> list[int]:
@@ -391,8 +426,8 @@ class CpuMeter:
             loop = tasks.get(pid, 0.0) - tasks_0.get(pid, 0.0)
             lasting = sum(t - tasks_0[tid] for tid, t in tasks.items() if tid in tasks_0)
             split["event loop"] += loop
-            split["lasting threads"] += lasting - loop
-            split["short-lived threads"] += (total - total_0) - lasting
+            split["database threads (lived through the run)"] += lasting - loop
+            split["threads born or ended in the run (per request)"] += (total - total_0) - lasting
         self.threads = dict(split)
 
 
@@ -641,6 +676,15 @@ def section(results: dict) -> str:
     if profiled:
         measured = loops.get(profiled["users"], profiled)
         lines += ["", *profile_lines(profiled, measured)]
+    statements, sent = results["statements"]
+    lines += [
+        "",
+        f"An AI action sends MariaDB {sent} statements, each a round trip (in process, with "
+        f"the local engine; MariaDB's Questions counter). Django logs {len(statements)}: "
+        + ", ".join(f"`{sql}`" for sql in statements)
+        + "; its BEGIN is `SET autocommit=0` on the wire, and a COMMIT is followed by `SET "
+        "autocommit=1`. CONN_HEALTH_CHECKS adds a ping when a request reuses a connection.",
+    ]
     return "\n".join(lines)
 
 
