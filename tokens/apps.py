@@ -5,5 +5,7 @@ class TokensConfig(AppConfig):
     name = "tokens"
 
     def ready(self):
-        # Registers the database version check: the wallet's locking needs those servers.
+        # The database version check (the wallet's locking needs those servers) and
+        # the SQLite CRC32() of the sync report.
+        from tokens import signals  # noqa: F401
         from volx import checks  # noqa: F401
