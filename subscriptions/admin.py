@@ -86,7 +86,9 @@ class UserSubscriptionAdmin(LargeTableAdmin):
     list_select_related = ["user"]
     raw_id_fields = ["user"]
     # The allowance changes only through a plan change (SPEC I3).
-    readonly_fields = ["tokens_limit", "low_balance_notified_at", "created_at", "updated_at"]
+    readonly_fields = [
+        "tokens_limit", "plan_started_at", "low_balance_notified_at", "created_at", "updated_at",
+    ]  # fmt: skip
 
     # Every user has exactly one, made at registration; without it the wallet has no plan.
     def has_add_permission(self, request):

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import models, transaction
+from django.db.models.functions import Now
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -136,6 +137,10 @@ class UserSubscription(models.Model):
     payment_method = models.CharField(max_length=20, blank=True, default="")
     payment_id = models.CharField(max_length=100, blank=True, default="")
     expires_at = models.DateTimeField(null=True, blank=True)
+    # When the current plan began: registration, a confirmed payment for another plan,
+    # the drop to free at expiry. Its periods start from here (period_start()). The
+    # database default serves INSERTs written against the old schema, which lack it.
+    plan_started_at = models.DateTimeField(default=timezone.now, db_default=Now())
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     low_balance_notified_at = models.DateTimeField(
@@ -236,15 +241,22 @@ class UserSubscription(models.Model):
         self.refresh_from_db()
         return True
 
-    def period_start(self) -> datetime:
+    def period_start(self, now: datetime | None = None) -> datetime:
         """When the current plan period began: what the plan's articles_limit counts from.
 
-        One billing cycle (cycle_length) before `expires_at`; a plan without an end (free)
-        runs since the subscription's creation.
+        A plan without an end (free) has one period, since the plan started. A paid plan's
+        periods are billing cycles (cycle_length) counted back from `expires_at`: buying
+        the running plan again or a renewal adds a cycle at the end and does not start the
+        next period early. No period begins before its plan did, so the articles of an
+        earlier plan never count against this one. Past `expires_at` (an auto-renewal's
+        grace hours) the last cycle goes on.
         """
         if self.expires_at is None:
-            return self.created_at
-        return self.expires_at - cycle_length(self.billing_cycle)
+            return self.plan_started_at
+        now = now or timezone.now()
+        cycle = cycle_length(self.billing_cycle)
+        cycles_left = max(1, -((now - self.expires_at) // cycle))  # ⌈(expires − now) / cycle⌉
+        return max(self.plan_started_at, self.expires_at - cycles_left * cycle)
 
     # --- the low-balance e-mail ---------------------------------------------------
 
@@ -285,13 +297,15 @@ class UserSubscription(models.Model):
 
     SNAPSHOT_FIELDS = [
         "plan_type", "tokens_limit", "articles_limit", "features", "billing_cycle",
-        "auto_renew", "payment_method", "payment_id", "expires_at",
+        "auto_renew", "payment_method", "payment_id", "expires_at", "plan_started_at",
     ]  # fmt: skip
+    SNAPSHOT_TIMES = ["expires_at", "plan_started_at"]
 
     def snapshot(self) -> dict:
         """The plan fields as they are now, for a refund to put back."""
         data = {field: getattr(self, field) for field in self.SNAPSHOT_FIELDS}
-        data["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
+        for field in self.SNAPSHOT_TIMES:
+            data[field] = data[field].isoformat() if data[field] else None
         return data
 
     def apply_payment(self, payment) -> None:
@@ -312,6 +326,7 @@ class UserSubscription(models.Model):
             actor=payment.decided_by,
             billing_cycle=payment.billing_cycle,
             expires_at=start + cycle_length(payment.billing_cycle),
+            plan_started_at=self.plan_started_at if same_plan_running else now,
             payment_method=payment.method,
             payment_id=str(payment.pk),
         )
@@ -326,7 +341,11 @@ class UserSubscription(models.Model):
         if locked.payment_id != str(payment.pk) or not payment.previous_subscription:
             return
         previous = dict(payment.previous_subscription)
-        previous["expires_at"] = parse_datetime(previous["expires_at"] or "") or None
+        for field in self.SNAPSHOT_TIMES:
+            if field in previous:  # snapshots taken before plan_started_at existed lack it
+                previous[field] = parse_datetime(previous[field] or "") or None
+        if previous.get("plan_started_at") is None:
+            previous.pop("plan_started_at", None)
         for field, value in previous.items():
             setattr(locked, field, value)
         locked.save(update_fields=[*previous, "updated_at"])
@@ -368,6 +387,7 @@ class UserSubscription(models.Model):
         locked.billing_cycle = BillingCycle.MONTHLY
         locked.auto_renew = False
         locked.expires_at = None
+        locked.plan_started_at = now  # the free plan's period starts here, with its limit
         locked.save(
             update_fields=[
                 "plan_type",
@@ -377,6 +397,7 @@ class UserSubscription(models.Model):
                 "billing_cycle",
                 "auto_renew",
                 "expires_at",
+                "plan_started_at",
                 "updated_at",
             ]  # fmt: skip
         )

@@ -7,17 +7,21 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
 from articles.models import Article
 from articles.tests.factories import ArticleFactory
-from subscriptions.models import UserSubscription
+from payments.tests.factories import PaymentFactory
+from subscriptions.models import Plan, UserSubscription
 
 pytestmark = pytest.mark.django_db
 
 LIST = "/api/articles"
+# A plan that began before any of the periods a test looks at.
+LONG_AGO = timezone.now() - timedelta(days=3_000)
 
 
 def detail(article) -> str:
@@ -164,7 +168,10 @@ class TestLimit:
     def test_a_monthly_period_starts_30_days_before_expiry(self, api, user):
         expires_at = timezone.now() + timedelta(days=10)  # the period began 20 days ago
         UserSubscription.objects.filter(user=user).update(
-            articles_limit=2, expires_at=expires_at, billing_cycle="monthly"
+            articles_limit=2,
+            expires_at=expires_at,
+            billing_cycle="monthly",
+            plan_started_at=LONG_AGO,
         )
         _created(ArticleFactory(user=user), days_ago=21)  # previous period
         _created(ArticleFactory(user=user), days_ago=19)  # this period
@@ -175,7 +182,10 @@ class TestLimit:
     def test_an_annual_period_starts_365_days_before_expiry(self, api, user):
         expires_at = timezone.now() + timedelta(days=300)  # the period began 65 days ago
         UserSubscription.objects.filter(user=user).update(
-            articles_limit=2, expires_at=expires_at, billing_cycle="annual"
+            articles_limit=2,
+            expires_at=expires_at,
+            billing_cycle="annual",
+            plan_started_at=LONG_AGO,
         )
         _created(ArticleFactory(user=user), days_ago=66)
         _created(ArticleFactory(user=user), days_ago=64)
@@ -183,15 +193,43 @@ class TestLimit:
         assert create(api).status_code == 201
         assert create(api).status_code == 402
 
-    def test_without_expiry_the_period_runs_since_the_subscription_began(self, api, user):
+    def test_without_expiry_the_period_runs_since_the_plan_began(self, api, user):
         _created(ArticleFactory(user=user), days_ago=400)
         UserSubscription.objects.filter(user=user).update(
-            created_at=timezone.now() - timedelta(days=1)
+            created_at=LONG_AGO, plan_started_at=timezone.now() - timedelta(days=1)
         )
 
         assert create(api).status_code == 201
         assert create(api).status_code == 201
         assert create(api).json()["used"] == 2
+
+    def test_after_a_paid_plan_expires_the_free_plan_counts_from_the_expiry(self, api, user):
+        """Articles written on the paid plan belong to its period: the free plan that
+        follows starts a period of its own with its 2 articles."""
+        PaymentFactory(user=user).confirm()  # professional, 50 articles a month
+        for _ in range(3):
+            assert create(api).status_code == 201
+        UserSubscription.objects.filter(user=user).update(
+            expires_at=timezone.now() - timedelta(minutes=1)
+        )
+        assert UserSubscription.expire_due() == 1
+
+        assert create(api).status_code == 201
+        assert create(api).status_code == 201
+        assert create(api).json() == {"error": "Article limit reached", "limit": 2, "used": 2}
+
+    def test_an_early_renewal_does_not_start_the_next_period_early(self, api, user):
+        """Buying the running plan again extends it by a cycle; the current period still
+        ends where it did, and the next one begins there with a full allowance."""
+        Plan.objects.filter(slug="professional").update(articles_limit=2)
+        PaymentFactory(user=user).confirm()
+        create(api)
+        create(api)
+        PaymentFactory(user=user).confirm()  # 30 more days, after the current 30
+
+        assert create(api).json() == {"error": "Article limit reached", "limit": 2, "used": 2}
+        _travel(user, days=31)  # into the second period
+        assert create(api).status_code == 201
 
     def test_a_refused_article_costs_no_tokens(self, api, user, wallet_state):
         create(api)
@@ -199,6 +237,15 @@ class TestLimit:
         create(api)
 
         assert wallet_state(user)["balance"] == 10_000
+
+
+def _travel(user, *, days: int):
+    """As if `days` had passed: the plan's dates and the user's articles move back."""
+    back = timedelta(days=days)
+    UserSubscription.objects.filter(user=user).update(
+        plan_started_at=F("plan_started_at") - back, expires_at=F("expires_at") - back
+    )
+    Article.objects.filter(user=user).update(created_at=F("created_at") - back)
 
 
 def _created(article, *, days_ago: int):

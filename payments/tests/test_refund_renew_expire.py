@@ -46,6 +46,17 @@ class TestRefund:
         assert reversal.delta == -2_000_000
         assert ledger_sum(payment.user) == 10_000
 
+    def test_refund_puts_back_the_period_of_the_plan_it_replaced(self):
+        user = UserFactory()
+        free_since = timezone.now() - timedelta(days=40)
+        UserSubscription.objects.filter(user=user).update(plan_started_at=free_since)
+        payment = approved(user=user)
+        assert UserSubscription.objects.get(user=user).plan_started_at > free_since
+
+        payment.refund()
+
+        assert UserSubscription.objects.get(user=user).plan_started_at == free_since
+
     def test_refund_never_goes_below_zero_and_records_the_shortfall(self, ledger_sum):
         payment = approved()
         Wallet(payment.user).debit(2_009_000)
