@@ -6,6 +6,10 @@ under gunicorn: its request_started / request_finished signals run
 `close_old_connections`, which the test client leaves out. The request must fail cleanly
 (500, or 200 if the killed statement was its last), leave no partial state, and the next
 request must reconnect and work.
+
+The wallet's own transactions get the same treatment below, each statement of a debit,
+a hold, a settlement and a release: killed between two statements, a change is all or
+nothing.
 """
 
 import json
@@ -13,7 +17,7 @@ import time
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections
 from django.db.models import Sum
 from django.test import RequestFactory
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -22,6 +26,7 @@ from accounts.tests.factories import AdminFactory, UserFactory
 from payments.models import Payment
 from payments.tests.factories import PaymentFactory
 from tokens.models import LedgerEntry, TokenHold, TokenUsage
+from tokens.wallet import Wallet
 from volx.tests.faults import StatementLog, database_rows, learn_statements, run_logged
 
 pytestmark = [pytest.mark.locks, pytest.mark.django_db(transaction=True)]
@@ -179,3 +184,82 @@ def test_connection_killed_while_the_provider_works(kill_connection, monkeypatch
     assert seo_title(user)() == 200  # the next request works
     assert ledger_matches_balance(user)
     assert user.tokens_remaining == 9_700
+
+
+# --- the wallet's transactions, killed between two statements ----------------------------
+
+
+def debit(user, hold):
+    return lambda: Wallet(user).debit(300, action="generate_seo_title")
+
+
+def take_hold(user, hold):
+    return lambda: Wallet(user).hold(300, action="generate_seo_title")
+
+
+def settle(user, hold):
+    return lambda: Wallet(user).settle(hold)
+
+
+def settle_part(user, hold):
+    return lambda: Wallet(user).settle(hold, cost=100)
+
+
+def release(user, hold):
+    return lambda: Wallet(user).release(hold)
+
+
+# (operation, its statements, the balance once it is done, usage rows, open holds). A
+# settlement or release starts from a hold of 300 taken beforehand.
+WALLET_CHANGES = {
+    # UPDATE users, read the balance it left, INSERT ledger, INSERT usage
+    "debit": (debit, 4, 9_700, 1, 0),
+    # UPDATE users, INSERT hold, read the balance, INSERT ledger
+    "hold": (take_hold, 4, 9_700, 0, 1),
+    # claim the hold, INSERT usage
+    "settle": (settle, 2, 9_700, 1, 0),
+    # claim the hold, UPDATE users (the unused 200), read, INSERT ledger, INSERT usage
+    "settle-part": (settle_part, 5, 9_900, 1, 0),
+    # claim the hold, UPDATE users, read, INSERT ledger
+    "release": (release, 4, 10_000, 0, 0),
+}
+NEEDS_A_HOLD = {"settle", "settle-part", "release"}
+
+
+def wallet_fault_points() -> list:
+    return [
+        pytest.param(name, n, id=f"{name}-after-statement-{n}")
+        for name, (_, statements, *_) in WALLET_CHANGES.items()
+        for n in range(1, statements + 1)
+    ]
+
+
+def wallet_case(name: str):
+    user = UserFactory()
+    hold = Wallet(user).hold(300, action="generate_seo_title") if name in NEEDS_A_HOLD else None
+    return user, WALLET_CHANGES[name][0](user, hold)
+
+
+@pytest.mark.parametrize("name, kill_at", wallet_fault_points())
+def test_a_wallet_change_killed_between_statements_is_all_or_nothing(
+    name, kill_at, kill_connection
+):
+    """The connection is killed right after statement N: the server rolls the open
+    transaction back, so every table is as before; run again on a new connection, the
+    change is made once, and the balance is its ledger sum."""
+    _, statements, balance, usage_rows, open_holds = WALLET_CHANGES[name]
+    learn_statements(wallet_case(name)[1], statements)
+    user, change = wallet_case(name)
+    before = database_rows()
+
+    with pytest.raises(DatabaseError):  # the next statement, or the COMMIT, finds it gone
+        run_logged(change, StatementLog(kill_at, kill_connection))
+    connection.close()
+
+    assert database_rows() == before
+    change()
+    user.refresh_from_db()
+    assert user.tokens_remaining == balance
+    assert ledger_matches_balance(user)
+    assert TokenUsage.objects.filter(user=user).count() == usage_rows
+    assert TokenHold.objects.filter(user=user, status=TokenHold.Status.HELD).count() == open_holds
