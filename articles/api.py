@@ -69,9 +69,9 @@ class ArticleLimitSerializer(ErrorSerializer):
     post=extend_schema(
         summary="Create an article",
         description=(
-            "Counts against the plan's `articles_limit` for the current plan period (from "
-            "`expires_at` minus one billing cycle, or since the subscription began when it "
-            "has no end)."
+            "Counts against the plan's `articles_limit` for the current plan period (a "
+            "billing cycle of a paid plan, the whole stay on the free plan). Creations are "
+            "counted: deleting an article does not give its place back."
         ),
         responses={
             201: ArticleSerializer,

@@ -2,6 +2,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from subscriptions.models import FREE_PLAN, Plan, UserSubscription
 from tokens.wallet import Wallet
@@ -28,10 +29,12 @@ class ArticleManager(models.Manager):
         """
         Wallet(user).lock()
         limit, period_start = articles_allowance(user)
-        used = self.filter(user=user, created_at__gte=period_start).count()
+        used = ArticleCreation.objects.filter(user=user, created_at__gte=period_start).count()
         if used >= limit:
             raise ArticleLimitReached(limit=limit, used=used)
-        return self.create(user=user, **fields)
+        article = self.create(user=user, **fields)
+        ArticleCreation.record(article)
+        return article
 
 
 class Article(models.Model):
@@ -56,6 +59,33 @@ class Article(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class ArticleCreation(models.Model):
+    """One row per article created, kept when the article is deleted.
+
+    The plan's articles_limit counts these rows, not the articles that are left, so
+    deleting an article does not give its place in the period back.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    article = models.ForeignKey(
+        Article, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "article_creations"
+        indexes = [models.Index(fields=["user", "created_at"], name="article_creations_user_idx")]
+
+    def __str__(self) -> str:
+        return f"article {self.article_id} by user {self.user_id} at {self.created_at}"
+
+    @classmethod
+    def record(cls, article: Article) -> "ArticleCreation":
+        return cls.objects.create(
+            user_id=article.user_id, article=article, created_at=article.created_at
+        )
 
 
 def articles_allowance(user) -> tuple[int, datetime]:

@@ -1,7 +1,7 @@
 import factory
 
 from accounts.tests.factories import UserFactory
-from articles.models import Article
+from articles.models import Article, ArticleCreation
 
 # An English text with clear key terms, several sentences and clauses to move.
 ARTICLE_TEXT = (
@@ -22,12 +22,18 @@ VIETNAMESE_TEXT = (
 
 
 class ArticleFactory(factory.django.DjangoModelFactory):
-    """An article written straight to the table: it does not count against the limit
-    check (tests of the limit go through the API)."""
+    """An article written straight to the table, past the limit check (tests of the
+    limit go through the API); its creation is recorded, so it counts in its period."""
 
     class Meta:
         model = Article
+        skip_postgeneration_save = True
 
     user = factory.SubFactory(UserFactory)
     title = factory.Sequence(lambda n: f"Article {n}")
     content = ARTICLE_TEXT
+
+    @factory.post_generation
+    def creation(article, create, extracted, **kwargs):
+        if create:
+            ArticleCreation.record(article)

@@ -1,5 +1,6 @@
 """/api/articles: own articles only, and the plan's article limit per period."""
 
+import importlib
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
-from articles.models import Article
+from articles.models import Article, ArticleCreation
 from articles.tests.factories import ArticleFactory
 from payments.tests.factories import PaymentFactory
 from subscriptions.models import Plan, UserSubscription
@@ -153,6 +154,18 @@ class TestLimit:
         assert response.json() == {"error": "Article limit reached", "limit": 2, "used": 2}
         assert Article.objects.filter(user=user).count() == 2
 
+    def test_deleting_an_article_does_not_give_its_place_back(self, api, user):
+        """The limit counts articles created in the period, not the ones that are left."""
+        first = create(api).json()
+        assert create(api).status_code == 201
+        assert api.delete(f"{LIST}/{first['id']}").status_code == 204
+
+        response = create(api)
+
+        assert response.status_code == 402
+        assert response.json() == {"error": "Article limit reached", "limit": 2, "used": 2}
+        assert Article.objects.filter(user=user).count() == 1
+
     def test_the_limit_comes_from_the_subscription(self, api, user):
         UserSubscription.objects.filter(user=user).update(articles_limit=3)
         for _ in range(3):
@@ -246,12 +259,13 @@ def _travel(user, *, days: int):
         plan_started_at=F("plan_started_at") - back, expires_at=F("expires_at") - back
     )
     Article.objects.filter(user=user).update(created_at=F("created_at") - back)
+    ArticleCreation.objects.filter(user=user).update(created_at=F("created_at") - back)
 
 
 def _created(article, *, days_ago: int):
-    Article.objects.filter(pk=article.pk).update(
-        created_at=timezone.now() - timedelta(days=days_ago)
-    )
+    created_at = timezone.now() - timedelta(days=days_ago)
+    Article.objects.filter(pk=article.pk).update(created_at=created_at)
+    ArticleCreation.objects.filter(article=article).update(created_at=created_at)
 
 
 @pytest.mark.locks
@@ -277,3 +291,16 @@ def test_concurrent_creations_never_exceed_the_limit(client_for):
 
     assert statuses == {201: 2, 402: 8}
     assert Article.objects.filter(user=user).count() == 2
+
+
+def test_the_migration_records_the_articles_that_exist():
+    migration = importlib.import_module("articles.migrations.0002_article_creations").Migration
+    user = UserFactory()
+    articles = [Article.objects.create(user=user, title=f"Old {n}") for n in range(3)]
+    ArticleCreation.objects.all().delete()
+
+    with connection.cursor() as cursor:
+        cursor.execute(migration.operations[-1].sql)
+
+    recorded = ArticleCreation.objects.values_list("article_id", "user_id", "created_at")
+    assert sorted(recorded) == [(a.pk, user.pk, a.created_at) for a in articles]
