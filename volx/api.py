@@ -54,36 +54,46 @@ MAX_JSON_DEPTH = 32
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser with a bound on nesting: `[[[…]]]` 5,000 deep would otherwise
-    end in RecursionError (a 500) inside json, or deeper in whatever walks the data."""
+    """DRF's JSON parser, refusing what the code behind it cannot take: nesting past
+    MAX_JSON_DEPTH (5,000 deep ended in RecursionError inside json, a 500) and strings
+    with lone surrogates (`"\\ud800"` is valid JSON but no UTF-8 text: saving it was a
+    UnicodeEncodeError, a 500)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
-            data = None
+            data, problem = None, "nested too deep"
         else:
-            if within_depth(data, MAX_JSON_DEPTH):
-                return data
-        raise exceptions.ParseError(
-            f"JSON parse error - nested too deep (at most {MAX_JSON_DEPTH} levels)."
-        )
+            problem = document_problem(data, MAX_JSON_DEPTH)
+        if problem is None:
+            return data
+        if problem == "nested too deep":
+            problem += f" (at most {MAX_JSON_DEPTH} levels)"
+        raise exceptions.ParseError(f"JSON parse error - {problem}.")
 
 
-def within_depth(data, limit: int) -> bool:
-    """Whether lists and objects in `data` nest at most `limit` deep (walked without
-    recursion, so that the check cannot overflow the stack itself)."""
+def document_problem(data, depth_limit: int) -> str | None:
+    """What makes parsed JSON unusable, or None. Walked without recursion, so that the
+    check cannot overflow the stack itself."""
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return "a string is not valid Unicode (a lone surrogate)"
+            continue
         if isinstance(value, dict):
+            stack.extend((key, depth) for key in value)
             value = value.values()
         elif not isinstance(value, list):
             continue
-        if depth > limit:
-            return False
+        if depth > depth_limit:
+            return "nested too deep"
         stack.extend((item, depth + 1) for item in value)
-    return True
+    return None
 
 
 class FormParser(parsers.FormParser):

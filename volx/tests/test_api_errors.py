@@ -200,3 +200,18 @@ def test_a_refresh_token_of_a_deleted_user_is_a_401():
     )
 
     assert_json_error(response, 401)
+
+
+@pytest.mark.parametrize("path, method", [("/api/auth/me", "patch"), ("/api/articles", "post")])
+def test_a_lone_surrogate_in_json_is_a_400(path, method):
+    """Valid JSON, but no text: saving it raised UnicodeEncodeError (a 500)."""
+    user = UserFactory()
+    body = '{"bio": "\\ud800", "title": "a\\udfffb"}'
+    before = database_rows()
+
+    response = getattr(Client(), method)(
+        path, body, content_type="application/json", **bearer(user)
+    )
+
+    assert "not valid Unicode" in assert_json_error(response, 400)["error"]
+    assert database_rows() == before
