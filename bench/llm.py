@@ -45,6 +45,7 @@ STREAM_ROUNDS = int(os.environ.get("BENCH_STREAM_ROUNDS", 5))
 PROFILE = os.environ.get("BENCH_PROFILE", "1") != "0"
 PROFILE_RATE = 50  # py-spy samples per second and thread
 PROFILE_SECONDS = 20
+CALIBRATION_SECONDS = 10
 DATABASE = "volx_bench_llm"  # `python -m bench.llm` alone; `make bench` passes its own
 START_BALANCE = 2_000_000_000
 SEO_TEXT = (
@@ -74,6 +75,9 @@ def run(url: str, database: str) -> dict:
     results = {"costs": costs, "loops": {}, "seconds": SECONDS}
     results["statements"] = statements_per_action()
     with fake_llm.running() as fake:
+        if USERS:
+            print(f"  calibration: {max(USERS)} users straight to the fake provider …", flush=True)
+            results["calibration"] = calibrate(fake, users=max(USERS), seconds=CALIBRATION_SECONDS)
         env = {"AI_PROVIDER": "openai", "AI_BASE_URL": fake.base_url, "AI_API_KEY": "x"}
         with server.running(url, env=env, name="llm") as app:
             results["server"] = {
@@ -199,6 +203,34 @@ def tokens(ids: list[int]) -> list[str]:
 
     users = User.objects.in_bulk(ids)
     return [str(AccessToken.for_user(users[pk])) for pk in ids]
+
+
+def calibrate(fake, *, users: int, seconds: float) -> dict:
+    """The load generator straight against the fake provider: the floor of the harness
+    itself (its own latency and rate on this machine, with nothing of Volx's in between)."""
+    body = {
+        "model": "fake",
+        "messages": [
+            {"role": "system", "content": "You write SEO titles."},
+            {"role": "user", "content": SEO_TEXT},
+        ],
+    }
+    base = fake.base_url.removesuffix("/v1")
+    samples, started = llm_load.run(
+        base, "/v1/chat/completions", ["none"] * users, body, seconds=seconds, stagger=fake.latency
+    )
+    ok = [s for s in samples if s.status == 200]
+    window = (started + fake.latency, started + seconds)
+    completed = sum(1 for s in ok if window[0] <= s.finished <= window[1])
+    rate = completed / (window[1] - window[0])
+    return {
+        "users": users,
+        "seconds": seconds,
+        "requests": len(samples),
+        "ok": len(ok),
+        "ratio": rate / (users / fake.latency),
+        "added_ms": _percentiles([1000 * (s.latency - fake.latency) for s in ok]),
+    }
 
 
 def measure(
@@ -600,6 +632,14 @@ def section(results: dict) -> str:
         f"{fake['first_chunk']:g} s | **{_ms(first['p99'])}** | {_ms(first['p50'])} | "
         f"≤ {first_target} ms | {_verdict(first_ok)} |"
     )
+    calibration = results.get("calibration")
+    if calibration:
+        added = calibration["added_ms"]
+        rows.append(
+            f"| the harness alone: {calibration['users']} users straight to the fake "
+            f"provider, ratio; added latency | {calibration['ratio']:.2f}; {_ms(added['p99'])} | "
+            f"{_ms(added['p50'])} | — | |"
+        )
     runs = [*loops.values(), stream, *([results["profiled"]] if "profiled" in results else [])]
     connections = max(run["connections"] for run in runs)
     rows.append(
