@@ -5,9 +5,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import MeSerializer, me_payload
-from payments.gateways import GatewayError, paypal, stripe
+from payments.gateways import GatewayError
 from payments.methods import bank_details, missing_settings
 from payments.models import NotApprovedByHand, Payment, PaymentAlreadyDecided
+from payments.services import start_purchase
 from subscriptions.models import BillingCycle, Plan
 from volx.api import ErrorSerializer, IsAdmin
 from volx.idempotency import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
@@ -32,24 +33,6 @@ class UpgradeAnswerSerializer(serializers.Serializer):
     payment = PaymentSerializer()
     checkout_url = serializers.CharField(allow_null=True)
     bank_transfer = serializers.DictField(required=False)
-
-
-def start_purchase(user, plan: Plan, *, billing_cycle: str, method: str):
-    """A pending payment for `plan` and where the user pays it: the provider's page, or
-    None for a bank transfer. Grants nothing. A provider failure marks the payment failed
-    and raises GatewayError."""
-    payment = Payment.start(user, plan, billing_cycle=billing_cycle, method=method)
-    try:
-        if method == Payment.Method.STRIPE:
-            checkout_url = stripe.start_checkout(payment)
-        elif method == Payment.Method.PAYPAL:
-            checkout_url = paypal.start_checkout(payment)
-        else:
-            checkout_url = None
-    except GatewayError as error:
-        payment.reject(reason=f"checkout failed: {error}", status=Payment.Status.FAILED)
-        raise
-    return payment, checkout_url
 
 
 class UpgradePlanView(APIView):

@@ -1,7 +1,7 @@
 """Buying a plan from the pages, and the user's payments (SPEC §7, §8).
 
 The purchase is made exactly as POST /api/auth/upgrade-plan makes it, by
-payments.api.start_purchase(). It changes no plan and no balance; only verified money
+payments.services.start_purchase(). It changes no plan and no balance; only verified money
 does (SPEC §2 rule 7).
 """
 
@@ -13,11 +13,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from payments.api import start_purchase
 from payments.forms import UpgradeForm
 from payments.gateways import GatewayError
 from payments.methods import REQUIRED_SETTINGS, bank_details, configured_methods, missing_settings
 from payments.models import Payment
+from payments.services import start_purchase
 from subscriptions.models import Plan, TokensOnPlanChange
 from tokens.wallet import Wallet
 
