@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
@@ -213,3 +214,27 @@ class IdempotencyRecord(models.Model):
         """Delete records past their retention (for a periodic job); returns how many."""
         deleted, _ = cls.objects.filter(created_at__lt=timezone.now() - cls.RETENTION).delete()
         return deleted
+
+
+class SyncReportRun(models.Model):
+    """A stored run of the token sync report, for the admin's page: on a million users the
+    report takes seconds, too long to run on every page load. The command stores each
+    run (cron), and so does the page's "Run now" button."""
+
+    KEEP = 50  # the most recent runs kept; older ones are deleted as new ones are stored
+
+    started_at = models.DateTimeField(db_index=True)
+    seconds = models.FloatField(help_text="How long the report took.")
+    ran_by = models.CharField(max_length=150, help_text="The command, or the admin who ran it.")
+    report = models.JSONField(encoder=DjangoJSONEncoder, help_text="SyncReport.as_dict()")
+
+    class Meta:
+        db_table = "token_sync_runs"
+        get_latest_by = "started_at"
+
+    def __str__(self) -> str:
+        return f"sync report of {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def clean(self) -> bool:
+        return bool(self.report.get("clean"))

@@ -26,11 +26,14 @@ user comparison runs; it leaves NULL balances out too.
 
 from __future__ import annotations
 
+import time
 import zlib
 from dataclasses import asdict, dataclass, field
 
 from django.db import connection
+from django.utils import timezone
 
+from tokens.models import SyncReportRun
 from tokens.wallet import Wallet
 
 DIFFERENCE_QUERY = """SELECT u.id, u.email, u.tokens_remaining, us.tokens_limit,
@@ -140,6 +143,23 @@ def sync_report(limit: int = 50) -> SyncReport:
             drift=drift[:limit],
             drift_count=len(drift),
         )
+
+
+def run_and_store(*, ran_by: str, limit: int = 50) -> tuple[SyncReport, SyncReportRun]:
+    """Run the report and keep it (with when it ran, how long it took and who ran it)
+    for the admin's page; the oldest runs past SyncReportRun.KEEP are deleted."""
+    started_at, started = timezone.now(), time.monotonic()
+    report = sync_report(limit)
+    run = SyncReportRun.objects.create(
+        started_at=started_at,
+        seconds=time.monotonic() - started,
+        ran_by=ran_by[:150],
+        report=report.as_dict(),
+    )
+    kept = SyncReportRun.objects.order_by("-id").values_list("id", flat=True)
+    if oldest_kept := list(kept[SyncReportRun.KEEP - 1 : SyncReportRun.KEEP]):
+        SyncReportRun.objects.filter(id__lt=oldest_kept[0]).delete()
+    return report, run
 
 
 def fix_null_balances() -> int:

@@ -1,6 +1,7 @@
 """The token admin: read-only ledger and usage history, and the token sync report page."""
 
 from datetime import timedelta
+from io import StringIO
 from urllib.parse import urlencode
 
 import pytest
@@ -98,8 +99,9 @@ def troubled_users():
 
 
 def test_report_shows_the_statuses_and_links_to_the_users(admin_client, troubled_users):
-    page = admin_client.get(REPORT)
+    page = admin_client.post(REPORT, {"run": "1"}, follow=True)
 
+    assert page.redirect_chain[-1][0] == REPORT
     assert page.status_code == 200
     counts = {s["name"]: s["count"] for s in page.context["statuses"]}
     # the signed-in admin is one more synced user; the drifted one also used some
@@ -113,8 +115,50 @@ def test_report_shows_the_statuses_and_links_to_the_users(admin_client, troubled
     assert 'id="fix-null-balances"' in html
 
 
+def test_the_page_shows_the_last_stored_run_without_running_it(admin_client, troubled_users):
+    from django.core.management import CommandError, call_command
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    assert "The report has not run yet." in admin_client.get(REPORT).content.decode()
+    with pytest.raises(CommandError):  # the drifted user
+        call_command("token_sync_report", stdout=StringIO())
+    User.objects.filter(pk=troubled_users["synced"].pk).update(tokens_remaining=5)
+
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(REPORT)
+
+    assert not [q for q in queries if "token_ledger" in q["sql"]]  # nothing re-run
+    counts = {s["name"]: s["count"] for s in page.context["statuses"]}
+    assert counts["Drift"] == 1  # as stored, not yet the second drifted user
+    html = page.content.decode()
+    assert "by manage.py token_sync_report" in html
+    assert f'datetime="{page.context["run"].started_at.isoformat()}' in html
+    assert 'id="run-sync-report"' in html
+
+    rerun = admin_client.post(REPORT, {"run": "1"}, follow=True)
+
+    assert {s["name"]: s["count"] for s in rerun.context["statuses"]}["Drift"] == 2
+    assert "The report ran in" in rerun.content.decode()
+    assert "by admin " in rerun.content.decode()
+
+
+def test_only_the_latest_runs_are_kept(monkeypatch):
+    from tokens.models import SyncReportRun
+    from tokens.sync import run_and_store
+
+    monkeypatch.setattr(SyncReportRun, "KEEP", 3)
+    runs = [run_and_store(ran_by="test")[1].pk for _ in range(5)]
+    assert list(SyncReportRun.objects.order_by("id").values_list("id", flat=True)) == runs[2:]
+
+
+def test_a_post_without_an_action_changes_nothing(admin_client, troubled_users):
+    assert admin_client.post(REPORT, {}).status_code == 400
+    assert User.objects.get(pk=troubled_users["null"].pk).tokens_remaining is None
+
+
 def test_fix_null_restores_the_balances(admin_client, troubled_users):
-    done = admin_client.post(REPORT, follow=True)
+    done = admin_client.post(REPORT, {"fix_null": "1"}, follow=True)
 
     assert done.redirect_chain[-1][0] == REPORT
     assert "Restored 1 NULL balance from the ledger" in done.content.decode()
@@ -128,7 +172,7 @@ def test_fix_null_restores_the_balances(admin_client, troubled_users):
 def test_fix_null_needs_the_csrf_token(admin_user, troubled_users):
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin_user)
-    assert client.post(REPORT).status_code == 403
+    assert client.post(REPORT, {"fix_null": "1"}).status_code == 403
     assert User.objects.get(pk=troubled_users["null"].pk).tokens_remaining is None
 
 
@@ -137,7 +181,7 @@ def test_report_is_for_admins_only(client, user):
     client.force_login(user)
     assert client.get(REPORT)["Location"].startswith("/admin/login/")
     User.objects.filter(pk=user.pk).update(tokens_remaining=None)
-    client.post(REPORT)
+    client.post(REPORT, {"fix_null": "1"})
     assert User.objects.get(pk=user.pk).tokens_remaining is None
 
 

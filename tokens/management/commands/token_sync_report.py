@@ -1,13 +1,14 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from tokens.sync import fix_null_balances, sync_report
+from tokens.sync import fix_null_balances, run_and_store
 
 
 class Command(BaseCommand):
     help = (
         "Check every wallet: the monitoring queries of the operations handbook and "
         "balance == ledger sum. Exits 1 when any balance drifts from its ledger. "
-        "--fix-null restores NULL balances (rule 6: ledger sum, else the plan allowance)."
+        "--fix-null restores NULL balances (rule 6: ledger sum, else the plan allowance). "
+        "Each run is stored for the admin's token sync report page."
     )
 
     def add_arguments(self, parser):
@@ -17,7 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args, fix_null: bool, limit: int, **options):
         if fix_null:
             self.stdout.write(f"Restored {fix_null_balances()} NULL balance(s).")
-        report = sync_report(limit=limit)
+        report, _ = run_and_store(ran_by="manage.py token_sync_report", limit=limit)
         self.stdout.write(self.style.MIGRATE_HEADING(f"Token sync report — {report.users} users"))
         for status, count in report.statuses.items():
             self.stdout.write(f"  {status:<16} {count:>10}")
