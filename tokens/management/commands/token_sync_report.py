@@ -7,7 +7,7 @@ class Command(BaseCommand):
     help = (
         "Check every wallet: the monitoring queries of the operations handbook and "
         "balance == ledger sum. Exits 1 when any balance drifts from its ledger. "
-        "--fix-null restores NULL balances (rule 6: ledger sum, else the plan allowance). "
+        "--fix-null restores NULL balances (the ledger sum, else the plan allowance). "
         "Each run is stored for the admin's token sync report page."
     )
 
