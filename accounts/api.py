@@ -124,7 +124,8 @@ class RegisterView(APIView):
 
 class LoginSerializer(serializers.Serializer):
     login = serializers.CharField(max_length=255, help_text="E-mail address or username.")
-    password = serializers.CharField(trim_whitespace=False)
+    # Bounded: every login attempt hashes what it is given.
+    password = serializers.CharField(trim_whitespace=False, max_length=4096)
 
 
 class LoginView(APIView):

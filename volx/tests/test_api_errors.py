@@ -215,3 +215,21 @@ def test_a_lone_surrogate_in_json_is_a_400(path, method):
 
     assert "not valid Unicode" in assert_json_error(response, 400)["error"]
     assert database_rows() == before
+
+
+@pytest.mark.parametrize("authorization", ["Bearer", "Bearer not-a-token", "Basic eA=="])
+def test_the_docs_page_ignores_an_unreadable_authorization_header(authorization):
+    """The Swagger page rendered its 405 through a template that read request.user, and
+    simplejwt raised there, after DRF's exception handling: a 500."""
+    client = Client(HTTP_AUTHORIZATION=authorization)
+    assert client.get("/api/docs/").status_code == 200
+    assert_json_error(client.post("/api/docs/", "{}", content_type="application/json"), 405)
+
+
+def test_a_login_password_is_bounded():
+    response = Client().post(
+        "/api/auth/login",
+        {"login": "ana", "password": "x" * 5_000},
+        content_type="application/json",
+    )
+    assert_json_error(response, 400)
