@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 from accounts.api import MeSerializer, me_payload
 from payments.gateways import GatewayError
 from payments.methods import bank_details, missing_settings
-from payments.models import NotApprovedByHand, Payment, PaymentAlreadyDecided
+from payments.models import NotApprovedByHand, Payment, PaymentAlreadyDecided, PaymentPending
 from payments.services import start_purchase
 from subscriptions.models import BillingCycle, Plan
 from volx.api import ErrorSerializer, IsAdmin
@@ -35,6 +35,20 @@ class UpgradeAnswerSerializer(serializers.Serializer):
     bank_transfer = serializers.DictField(required=False)
 
 
+class PendingPaymentSerializer(ErrorSerializer):
+    pending_payment = PaymentSerializer(help_text="The payment for this plan still to pay.")
+    checkout_url = serializers.CharField(allow_null=True)
+    bank_transfer = serializers.DictField(required=False)
+
+
+def how_to_pay(payment: Payment) -> dict:
+    """Where the user pays `payment`: the provider's page, or the bank transfer details."""
+    answer = {"checkout_url": payment.checkout_url or None}
+    if payment.method == Payment.Method.BANK_TRANSFER:
+        answer["bank_transfer"] = {**bank_details(), "reference_code": payment.reference_code}
+    return answer
+
+
 class UpgradePlanView(APIView):
     """Start a plan purchase: a pending payment. It never changes a plan or a balance;
     only verified money does (SPEC §2 rule 7)."""
@@ -45,6 +59,10 @@ class UpgradePlanView(APIView):
         responses={
             201: UpgradeAnswerSerializer,
             400: OpenApiResponse(description="Unknown plan, cycle or method"),
+            409: OpenApiResponse(
+                PendingPaymentSerializer,
+                description="A payment for this plan is pending and can still be paid.",
+            ),
             502: ErrorSerializer,
             503: ErrorSerializer,
             **IDEMPOTENCY_RESPONSES,
@@ -68,12 +86,17 @@ class UpgradePlanView(APIView):
                 billing_cycle=serializer.validated_data["billing_cycle"],
                 method=method,
             )
+        except PaymentPending as pending:
+            answer = {
+                "error": str(pending),
+                "pending_payment": PaymentSerializer(pending.payment).data,
+                **how_to_pay(pending.payment),
+            }
+            return Response(answer, status=status.HTTP_409_CONFLICT)
         except GatewayError as error:
             return Response({"error": f"{method}: {error}"}, status=status.HTTP_502_BAD_GATEWAY)
         payment.refresh_from_db()
-        answer = {"payment": PaymentSerializer(payment).data, "checkout_url": checkout_url}
-        if method == Payment.Method.BANK_TRANSFER:
-            answer["bank_transfer"] = {**bank_details(), "reference_code": payment.reference_code}
+        answer = {"payment": PaymentSerializer(payment).data, **how_to_pay(payment)}
         return Response(answer, status=status.HTTP_201_CREATED)
 
 

@@ -1,4 +1,5 @@
 import secrets
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -40,6 +41,37 @@ class NotApprovedByHand(Exception):
         )
 
 
+class PaymentPending(Exception):
+    """The user already has a payment for this plan that can still be paid. A second one
+    could be paid as well, twice for one plan, so it is refused (HTTP 409)."""
+
+    def __init__(self, payment: "Payment"):
+        self.payment = payment
+        until = payment.payable_until
+        wait = (
+            f"until its checkout expires at {until:%Y-%m-%d %H:%M} UTC"
+            if until
+            else "until an administrator approves or rejects it"
+        )
+        super().__init__(
+            f"A payment for the {payment.to_plan} plan is already pending: "
+            f"{payment.reference_code} ({payment.get_method_display()}, "
+            f"{payment.get_billing_cycle_display()}). Pay it, or wait {wait}, before "
+            "starting another."
+        )
+
+
+class PaymentQuerySet(models.QuerySet):
+    def still_payable(self, *, now: datetime | None = None) -> "PaymentQuerySet":
+        """Pending payments the buyer can still pay: a bank transfer until it is decided,
+        a provider's checkout until the provider expires it (CHECKOUT_LIFETIME)."""
+        now = now or timezone.now()
+        payable = models.Q(method=Payment.Method.BANK_TRANSFER)
+        for method, lifetime in Payment.CHECKOUT_LIFETIME.items():
+            payable |= models.Q(method=method, created_at__gt=now - lifetime)
+        return self.filter(payable, status=Payment.Status.PENDING)
+
+
 class Payment(models.Model):
     # The labels are what the pages and the admin show, in the reader's language.
     class Method(models.TextChoices):
@@ -54,6 +86,10 @@ class Payment(models.Model):
         REFUNDED = "refunded", _("Refunded")
         FAILED = "failed", _("Failed")
         CANCELLED = "cancelled", _("Cancelled")
+
+    # How long a buyer can pay a checkout the provider opened: Stripe expires a Checkout
+    # Session after 24 hours, PayPal a payment nobody approved after 3 hours.
+    CHECKOUT_LIFETIME = {Method.STRIPE: timedelta(hours=24), Method.PAYPAL: timedelta(hours=3)}
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="payments"
@@ -98,6 +134,8 @@ class Payment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = PaymentQuerySet.as_manager()
+
     class Meta:
         db_table = "payments"
         ordering = ["-created_at", "-id"]
@@ -110,8 +148,16 @@ class Payment(models.Model):
         return f"{self.reference_code} {self.to_plan} {self.amount} {self.currency} ({self.status})"
 
     @classmethod
+    @retry_transaction
     def start(cls, user, plan: Plan, *, billing_cycle: str, method: str) -> "Payment":
-        """A pending payment for `plan` at the plan's current price. Grants nothing."""
+        """A pending payment for `plan` at the plan's current price. Grants nothing.
+
+        Raises PaymentPending while another payment of the user for the same plan can
+        still be paid (whatever its cycle or method): one pending purchase per plan.
+        """
+        Wallet(user).lock()  # two purchases by one user check and create one at a time
+        if pending := cls.objects.filter(user=user, to_plan=plan.slug).still_payable().first():
+            raise PaymentPending(pending)
         return cls.objects.create(
             user=user,
             from_plan=user.subscription.plan_type,
@@ -121,6 +167,12 @@ class Payment(models.Model):
             currency=plan.currency,
             method=method,
         )
+
+    @property
+    def payable_until(self) -> datetime | None:
+        """When the provider's checkout expires; None for a bank transfer (no end)."""
+        lifetime = self.CHECKOUT_LIFETIME.get(self.method)
+        return self.created_at + lifetime if lifetime else None
 
     @property
     def plan(self) -> Plan:

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from payments.forms import UpgradeForm
 from payments.gateways import GatewayError
 from payments.methods import REQUIRED_SETTINGS, bank_details, configured_methods, missing_settings
-from payments.models import Payment
+from payments.models import Payment, PaymentPending
 from payments.services import start_purchase
 from subscriptions.models import Plan, TokensOnPlanChange
 from tokens.wallet import Wallet
@@ -54,6 +54,16 @@ def upgrade(request: HttpRequest, slug: str) -> HttpResponse:
             payment, checkout_url = start_purchase(
                 request.user, plan, billing_cycle=form.cleaned_data["billing_cycle"], method=method
             )
+        except PaymentPending as pending:
+            messages.info(
+                request,
+                _(
+                    "A payment for this plan is already waiting: %(code)s. Pay it as shown "
+                    "here; a new one can be started once it is decided."
+                )
+                % {"code": pending.payment.reference_code},
+            )
+            return redirect("payments:detail-page", pk=pending.payment.pk)
         except GatewayError:
             messages.error(
                 request,

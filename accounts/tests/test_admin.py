@@ -27,7 +27,7 @@ def shown(response) -> list[str]:
 
 def test_list_shows_balance_plan_and_expiry(admin_client):
     paid = PaymentFactory(user__username="paid").user
-    PaymentFactory(user=paid).confirm()
+    paid.payments.get().confirm()
     UserFactory(username="free")
 
     page = admin_client.get(CHANGELIST)
@@ -63,7 +63,7 @@ def test_search_by_email_or_username(admin_client):
 
 def test_filters_by_role_and_plan(admin_client, admin_user):
     paid = PaymentFactory().user
-    PaymentFactory(user=paid).confirm()
+    paid.payments.get().confirm()
     UserFactory(username="free")
 
     admins = admin_client.get(CHANGELIST, {"role__exact": "admin"})

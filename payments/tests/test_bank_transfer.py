@@ -41,15 +41,53 @@ class TestUpgradePlan:
 
     def test_never_grants(self, user, client_for, bank_configured):
         Wallet(user).debit(300)
-        for cycle in ("monthly", "annual"):
+        for plan, cycle in (("enterprise", "annual"), ("business", "monthly")):
             client_for(user).post(
                 UPGRADE,
-                {"plan": "enterprise", "billing_cycle": cycle, "payment_method": "bank_transfer"},
+                {"plan": plan, "billing_cycle": cycle, "payment_method": "bank_transfer"},
                 format="json",
             )
         assert numbers(user) == (9_700, 10_000, "free")
         assert Payment.objects.filter(user=user, status="pending").count() == 2
         assert Payment.objects.get(billing_cycle="annual").amount == 1290
+
+    def test_a_second_payment_for_a_pending_plan_is_409_naming_the_first(
+        self, user, client_for, bank_configured
+    ):
+        api = client_for(user)
+        body = {
+            "plan": "professional",
+            "billing_cycle": "monthly",
+            "payment_method": "bank_transfer",
+        }
+        first = api.post(UPGRADE, body, format="json").json()["payment"]
+
+        again = api.post(UPGRADE, body, format="json")
+        by_card = api.post(UPGRADE, {**body, "billing_cycle": "annual"}, format="json")
+
+        assert again.status_code == by_card.status_code == 409
+        answer = again.json()
+        assert first["reference_code"] in answer["error"]
+        assert "already pending" in answer["error"]
+        assert answer["pending_payment"]["id"] == first["id"]
+        assert answer["bank_transfer"]["reference_code"] == first["reference_code"]
+        assert Payment.objects.filter(user=user).count() == 1
+
+    def test_another_plan_or_a_decided_payment_does_not_block(
+        self, user, client_for, bank_configured, admin_user
+    ):
+        api = client_for(user)
+        body = {
+            "plan": "professional",
+            "billing_cycle": "monthly",
+            "payment_method": "bank_transfer",
+        }
+        first = api.post(UPGRADE, body, format="json").json()["payment"]
+        assert api.post(UPGRADE, {**body, "plan": "grow"}, format="json").status_code == 201
+
+        Payment.objects.get(pk=first["id"]).reject(by=admin_user, reason="no money came")
+
+        assert api.post(UPGRADE, body, format="json").status_code == 201
 
     @pytest.mark.parametrize(
         "body",

@@ -234,6 +234,19 @@ def test_a_checkout_the_provider_refuses_fails_the_payment_and_says_so(
     assert wallet_and_plan(user) == before
 
 
+def test_a_second_purchase_of_a_pending_plan_shows_the_first(signed_in, user, bank_configured):
+    form = {"billing_cycle": "monthly", "payment_method": "bank_transfer"}
+    first = signed_in.post("/plans/professional/upgrade/", form)
+    payment = Payment.objects.get(user=user)
+
+    again = signed_in.post("/plans/professional/upgrade/", form, follow=True)
+
+    assert again.redirect_chain == [(first.url, 302)]
+    html = again.content.decode()
+    assert "already waiting" in html and payment.reference_code in html
+    assert Payment.objects.filter(user=user).count() == 1
+
+
 def test_upgrade_page_in_vietnamese(signed_in, bank_configured):
     signed_in.cookies[settings.LANGUAGE_COOKIE_NAME] = "vi"
 

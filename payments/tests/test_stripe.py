@@ -12,7 +12,10 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
+from rest_framework.test import APIClient
 
+from accounts.tests.factories import UserFactory
 from payments.gateways import GatewayError
 from payments.gateways import stripe as stripe_gateway
 from payments.models import Payment, WebhookEvent
@@ -170,6 +173,56 @@ def test_upgrade_plan_answers_with_the_stripe_checkout_url(user, client_for, fak
     assert answer.json()["checkout_url"] == payment.checkout_url
     assert payment.checkout_url.startswith("https://checkout.stripe.com/c/pay/cs_test_")
     assert state(payment) == ("pending", 10_000, 10_000, "free")
+
+
+def test_a_checkout_still_open_blocks_a_second_one_for_the_plan(user, client_for, fake_stripe):
+    api = client_for(user)
+    body = {"plan": "professional", "billing_cycle": "monthly", "payment_method": "stripe"}
+    first = api.post("/api/auth/upgrade-plan", body, format="json").json()
+
+    again = api.post("/api/auth/upgrade-plan", body, format="json")
+
+    assert again.status_code == 409
+    assert again.json()["checkout_url"] == first["checkout_url"]  # where to finish paying
+    assert "already pending" in again.json()["error"]
+    assert fake_stripe.routes() == ["POST /v1/checkout/sessions"]  # no second session
+
+
+def test_a_checkout_past_its_lifetime_no_longer_blocks(user, client_for, fake_stripe):
+    """Stripe expires a Checkout Session after 24 hours: nobody can pay it any more."""
+    api = client_for(user)
+    body = {"plan": "professional", "billing_cycle": "monthly", "payment_method": "stripe"}
+    first = api.post("/api/auth/upgrade-plan", body, format="json").json()["payment"]
+    Payment.objects.filter(pk=first["id"]).update(
+        created_at=timezone.now() - Payment.CHECKOUT_LIFETIME["stripe"]
+    )
+
+    assert api.post("/api/auth/upgrade-plan", body, format="json").status_code == 201
+
+
+@pytest.mark.locks
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_upgrades_to_one_plan_start_one_payment(client_for, fake_stripe):
+    """Without the user's row lock, each request finds no pending payment and starts one."""
+    user = UserFactory()
+    authorization = client_for(user)._credentials["HTTP_AUTHORIZATION"]
+    body = {"plan": "professional", "billing_cycle": "monthly", "payment_method": "stripe"}
+    start = threading.Barrier(5)
+
+    def send(_):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=authorization)
+        start.wait()
+        try:
+            return client.post("/api/auth/upgrade-plan", body, format="json").status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        statuses = sorted(pool.map(send, range(5)))
+
+    assert statuses == [201, 409, 409, 409, 409]
+    assert Payment.objects.filter(user=user).count() == 1
 
 
 @pytest.mark.parametrize(

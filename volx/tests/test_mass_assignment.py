@@ -81,7 +81,7 @@ class World:
         ids = {
             "articles:detail": self.article.pk,
             "tokens:bonus": self.user.pk,
-            "payments:upgrade": "professional",
+            "payments:upgrade": "grow",  # not professional: a payment for it is pending
             **{f"payments:{name}": self.payment.pk for name in payment_routes},
         }
         assert key in ids, f"{route} takes an id: say whose in this test"
@@ -201,12 +201,13 @@ def _ai_action(world, method, path):
 @case("payments:upgrade-plan", "payments:upgrade")
 def _upgrade(world, method, path):
     before = world.state()
-    body = {**forged(), "plan": "professional", "billing_cycle": "monthly"}
+    # Grow: the world's pending payment for professional would refuse a second one (409).
+    body = {**forged(), "plan": "grow", "billing_cycle": "monthly"}
     body["payment_method"] = Payment.Method.BANK_TRANSFER
     response = world.as_user.post(path, body, format="json" if path.startswith("/api") else None)
     assert response.status_code in (201, 302)
     payment = Payment.objects.exclude(pk__in=[p[0] for p in before["payments"]]).get()
-    price = Plan.objects.get(slug="professional").price_monthly
+    price = Plan.objects.get(slug="grow").price_monthly
     assert (payment.user_id, payment.amount, payment.status) == (world.user.pk, price, "pending")
     assert {k: v for k, v in world.state().items() if k != "payments"} == {
         k: v for k, v in before.items() if k != "payments"

@@ -69,9 +69,9 @@ def authorization(db, providers):
     objects of theirs for the id-taking operations to find."""
     caller = AdminFactory()
     Wallet(caller).credit(100_000_000, kind=LedgerEntry.Kind.BONUS, reference="fuzzing")
-    for _ in range(3):
+    for plan in ("starter", "grow", "professional"):  # one pending payment per plan
         ArticleFactory(user=caller)
-        PaymentFactory(user=caller)
+        PaymentFactory(user=caller, plan=plan)
     return {"Authorization": f"Bearer {RefreshToken.for_user(caller).access_token}"}
 
 
