@@ -49,8 +49,9 @@ class IsAdmin(permissions.BasePermission):
 
 
 # --- parsers ------------------------------------------------------------------------
-# No API body is a deep document: an AI action's is one level, a Stripe event a handful.
+# The API's bodies are flat (an AI action's is one object of strings); 32 leaves room.
 MAX_JSON_DEPTH = 32
+TOO_DEEP = f"nested too deep (at most {MAX_JSON_DEPTH} levels)"
 
 
 class JSONParser(parsers.JSONParser):
@@ -63,17 +64,15 @@ class JSONParser(parsers.JSONParser):
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
-            data, problem = None, "nested too deep"
+            data, problem = None, TOO_DEEP
         else:
-            problem = document_problem(data, MAX_JSON_DEPTH)
+            problem = document_problem(data)
         if problem is None:
             return data
-        if problem == "nested too deep":
-            problem += f" (at most {MAX_JSON_DEPTH} levels)"
         raise exceptions.ParseError(f"JSON parse error - {problem}.")
 
 
-def document_problem(data, depth_limit: int) -> str | None:
+def document_problem(data) -> str | None:
     """What makes parsed JSON unusable, or None. Walked without recursion, so that the
     check cannot overflow the stack itself."""
     stack = [(data, 1)]
@@ -90,8 +89,8 @@ def document_problem(data, depth_limit: int) -> str | None:
             value = value.values()
         elif not isinstance(value, list):
             continue
-        if depth > depth_limit:
-            return "nested too deep"
+        if depth > MAX_JSON_DEPTH:
+            return TOO_DEEP
         stack.extend((item, depth + 1) for item in value)
     return None
 
