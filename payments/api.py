@@ -9,7 +9,7 @@ from payments.gateways import GatewayError
 from payments.methods import bank_details, missing_settings
 from payments.models import NotApprovedByHand, Payment, PaymentAlreadyDecided, PaymentPending
 from payments.services import start_purchase
-from subscriptions.models import BillingCycle, Plan
+from subscriptions.models import BillingCycle, Plan, UserSubscription
 from volx.api import ErrorSerializer, IsAdmin
 from volx.idempotency import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
 
@@ -29,10 +29,37 @@ class UpgradeSerializer(serializers.Serializer):
     payment_method = serializers.ChoiceField(choices=Payment.Method.choices)
 
 
+class EndsRunningPlanSerializer(serializers.Serializer):
+    plan_type = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    unused_days = serializers.IntegerField(help_text="Whole days left of the running plan.")
+
+
 class UpgradeAnswerSerializer(serializers.Serializer):
     payment = PaymentSerializer()
     checkout_url = serializers.CharField(allow_null=True)
     bank_transfer = serializers.DictField(required=False)
+    ends_running_plan = EndsRunningPlanSerializer(
+        allow_null=True,
+        help_text=(
+            "The paid plan the user is on, if confirming this payment ends it early: the new "
+            "plan's period starts on confirmation and the unused time is not carried over."
+        ),
+    )
+
+
+def ends_running_plan(user, plan: Plan) -> dict | None:
+    subscription = UserSubscription.objects.get(user=user)
+    unused = subscription.time_ended_by(plan)
+    if unused is None:
+        return None
+    return EndsRunningPlanSerializer(
+        {
+            "plan_type": subscription.plan_type,
+            "expires_at": subscription.expires_at,
+            "unused_days": unused.days,
+        }
+    ).data
 
 
 class PendingPaymentSerializer(ErrorSerializer):
@@ -96,7 +123,11 @@ class UpgradePlanView(APIView):
         except GatewayError as error:
             return Response({"error": f"{method}: {error}"}, status=status.HTTP_502_BAD_GATEWAY)
         payment.refresh_from_db()
-        answer = {"payment": PaymentSerializer(payment).data, **how_to_pay(payment)}
+        answer = {
+            "payment": PaymentSerializer(payment).data,
+            **how_to_pay(payment),
+            "ends_running_plan": ends_running_plan(request.user, payment.plan),
+        }
         return Response(answer, status=status.HTTP_201_CREATED)
 
 

@@ -18,7 +18,7 @@ from payments.gateways import GatewayError
 from payments.methods import REQUIRED_SETTINGS, bank_details, configured_methods, missing_settings
 from payments.models import Payment, PaymentPending
 from payments.services import start_purchase
-from subscriptions.models import Plan, TokensOnPlanChange
+from subscriptions.models import Plan, TokensOnPlanChange, UserSubscription
 from tokens.wallet import Wallet
 
 PAYMENTS_PAGE_SIZE = 25
@@ -85,7 +85,11 @@ def upgrade(request: HttpRequest, slug: str) -> HttpResponse:
         "methods_configured": bool(methods),
         "remaining": remaining,
         "tokens_after": TokensOnPlanChange.of(remaining, plan).after,
+        "running": UserSubscription.objects.filter(user=request.user).first(),
     }
+    if context["running"] and (unused := context["running"].time_ended_by(plan)):
+        context["unused_days"] = unused.days
+        context["running_name"] = _(plan_names().get(context["running"].plan_type, ""))
     if not methods and request.user.is_admin:
         # The operator sees what to set; a user only sees that paying is not possible yet.
         context["missing"] = {

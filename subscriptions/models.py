@@ -258,6 +258,22 @@ class UserSubscription(models.Model):
         cycles_left = max(1, -((now - self.expires_at) // cycle))  # ⌈(expires − now) / cycle⌉
         return max(self.plan_started_at, self.expires_at - cycles_left * cycle)
 
+    def time_ended_by(self, plan: Plan, *, now: datetime | None = None) -> timedelta | None:
+        """The unused time of the running paid plan that a confirmed payment for `plan`
+        would end, or None when it ends nothing.
+
+        Another plan starts a period of its own on confirmation and the rest of the
+        running one is not carried over (docs/rules.md): the upgrade page and the
+        upgrade-plan answer say so before the user pays. The running plan bought again is
+        extended instead, and the free plan has no paid time to lose.
+        """
+        now = now or timezone.now()
+        if self.plan_type == FREE_PLAN or plan.slug == self.plan_type:
+            return None
+        if self.expires_at is None or self.expires_at <= now:
+            return None
+        return self.expires_at - now
+
     # --- the low-balance e-mail ---------------------------------------------------
 
     def notice_low_balance(self, *, balance_before: int, balance_after: int) -> bool:

@@ -6,6 +6,7 @@ from accounts.models import User
 from accounts.tests.factories import UserFactory
 from payments.models import NotApprovedByHand, Payment
 from payments.tests.factories import PaymentFactory
+from subscriptions.models import UserSubscription
 from tokens.models import LedgerEntry
 from tokens.wallet import Wallet
 
@@ -50,6 +51,31 @@ class TestUpgradePlan:
         assert numbers(user) == (9_700, 10_000, "free")
         assert Payment.objects.filter(user=user, status="pending").count() == 2
         assert Payment.objects.get(billing_cycle="annual").amount == 1290
+
+    def test_switching_from_a_running_paid_plan_says_what_ends(
+        self, user, client_for, bank_configured
+    ):
+        PaymentFactory(user=user, billing_cycle="annual").confirm()
+        body = {"plan": "business", "billing_cycle": "monthly", "payment_method": "bank_transfer"}
+
+        answer = client_for(user).post(UPGRADE, body, format="json").json()
+
+        ends = answer["ends_running_plan"]
+        assert (ends["plan_type"], ends["unused_days"]) == ("professional", 364)
+        expires_at = UserSubscription.objects.get(user=user).expires_at
+        assert ends["expires_at"] == expires_at.isoformat().replace("+00:00", "Z")
+
+    def test_renewing_the_running_plan_ends_nothing(self, user, client_for, bank_configured):
+        PaymentFactory(user=user).confirm()
+        body = {
+            "plan": "professional",
+            "billing_cycle": "monthly",
+            "payment_method": "bank_transfer",
+        }
+
+        assert (
+            client_for(user).post(UPGRADE, body, format="json").json()["ends_running_plan"] is None
+        )
 
     def test_a_second_payment_for_a_pending_plan_is_409_naming_the_first(
         self, user, client_for, bank_configured

@@ -1,10 +1,12 @@
 """Buying a plan from the pages, the payments list, the payment page, cancelled payments."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from payments.models import Payment
@@ -245,6 +247,38 @@ def test_a_second_purchase_of_a_pending_plan_shows_the_first(signed_in, user, ba
     html = again.content.decode()
     assert "already waiting" in html and payment.reference_code in html
     assert Payment.objects.filter(user=user).count() == 1
+
+
+def on_annual_professional(user, days_left: int) -> None:
+    PaymentFactory(user=user, billing_cycle="annual").confirm()
+    UserSubscription.objects.filter(user=user).update(
+        expires_at=timezone.now() + timedelta(days=days_left, hours=1)
+    )
+
+
+def test_switching_plans_says_first_that_the_rest_of_the_period_ends(
+    signed_in, user, bank_configured
+):
+    """Another paid plan starts its own period on confirmation; the unused days of the
+    running plan are not carried over, and the page says so before the user pays."""
+    on_annual_professional(user, days_left=300)
+
+    html = signed_in.get("/plans/business/upgrade/").content.decode()
+
+    assert 'id="period-notice"' in html
+    assert "300 days" in html and "are not carried over" in html
+    assert (
+        'id="period-notice"' not in signed_in.get("/plans/professional/upgrade/").content.decode()
+    )
+
+
+def test_switching_plans_notice_in_vietnamese(signed_in, user, bank_configured):
+    on_annual_professional(user, days_left=300)
+    signed_in.cookies[settings.LANGUAGE_COOKIE_NAME] = "vi"
+
+    html = signed_in.get("/plans/business/upgrade/").content.decode()
+
+    assert "300 ngày" in html and "không được chuyển sang" in html
 
 
 def test_upgrade_page_in_vietnamese(signed_in, bank_configured):
