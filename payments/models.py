@@ -41,6 +41,19 @@ class NotApprovedByHand(Exception):
         )
 
 
+class PlanNotGranted(Exception):
+    """A confirmed payment for a plan with tokens wrote no grant: the receiver of
+    `payment_confirmed` that applies the plan did not run. Raised inside the confirmation,
+    so it rolls back and the payment stays pending instead of approved for nothing."""
+
+    def __init__(self, payment: "Payment"):
+        self.payment = payment
+        super().__init__(
+            f"payment {payment.pk} for {payment.to_plan} was confirmed but granted no tokens: "
+            "is subscriptions.apply_paid_plan connected to payment_confirmed?"
+        )
+
+
 class PaymentPending(Exception):
     """The user already has a payment for this plan that can still be paid. A second one
     could be paid as well, twice for one plan, so it is refused (HTTP 409)."""
@@ -205,6 +218,8 @@ class Payment(models.Model):
         grant = LedgerEntry.objects.filter(
             user_id=self.user_id, idempotency_key=payment.ledger_key
         ).first()
+        if grant is None and payment.plan.tokens > 0:
+            raise PlanNotGranted(payment)
         payment.granted_tokens = grant.delta if grant else 0
         payment.save()
         self.refresh_from_db()
