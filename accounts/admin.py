@@ -12,10 +12,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.models import User
-from tokens import references
 from tokens.api import bonus_room
-from tokens.models import MAX_BALANCE, LedgerEntry
-from tokens.wallet import Wallet
+from tokens.models import MAX_BALANCE
 from volx.admin_utils import LargeTableAdmin
 
 logger = logging.getLogger(__name__)
@@ -63,10 +61,10 @@ class UserAdmin(LargeTableAdmin):
     # Prefix search (LIKE 'term%') can use the unique indexes; '%term%' reads every row.
     search_fields = ["^email", "^username"]
     sortable_by = ["username", "email"]
-    actions = ["grant_bonus"]
+    actions = ["grant_bonus", "take_back_tokens"]
     # Granting more than this many users at once belongs in a script, not in one request.
     MAX_BONUS_USERS = 500
-    # The balance moves only through the wallet (bonus action, payments), never by hand.
+    # The balance moves only through the wallet (the actions below, payments), never by hand.
     readonly_fields = [
         "tokens_remaining", "plan", "expires", "history", "last_login", "created_at",
         "updated_at",
@@ -112,19 +110,48 @@ class UserAdmin(LargeTableAdmin):
     @admin.action(description="Grant bonus tokens")
     def grant_bonus(self, request, queryset):
         """Ask for the amount and the reason, then credit each selected user (rule 4)."""
+        return self._adjust(request, queryset, "grant_bonus")
+
+    @admin.action(description="Take back tokens")
+    def take_back_tokens(self, request, queryset):
+        """Ask for the amount and the reason, then take up to that many from each selected
+        user: never below 0, the ledger entry names you."""
+        return self._adjust(request, queryset, "take_back_tokens")
+
+    ADJUSTMENTS = {
+        "grant_bonus": {
+            "title": "Grant bonus tokens",
+            "submit": "Grant bonus",
+            "submit_id": "confirm-grant-bonus",
+            "explanation": "A bonus adds tokens to each user's balance now. Their plan "
+            "allowance stays as it is, so a balance above the allowance is expected afterwards.",
+        },
+        "take_back_tokens": {
+            "title": "Take back tokens",
+            "submit": "Take back",
+            "submit_id": "confirm-take-back",
+            "explanation": "Takes up to this many tokens from each user's balance now, never "
+            "below 0 (what could not be taken is noted in the ledger). Their plan allowance "
+            "stays as it is.",
+        },
+    }
+
+    def _adjust(self, request, queryset, action: str):
         users = list(queryset.select_related("subscription")[: self.MAX_BONUS_USERS + 1])
         if len(users) > self.MAX_BONUS_USERS:
             self.message_user(
                 request,
-                f"Select at most {self.MAX_BONUS_USERS} users for one bonus.",
+                f"Select at most {self.MAX_BONUS_USERS} users at once.",
                 messages.ERROR,
             )
             return None
         if "apply" in request.POST:
-            form = GrantBonusForm(request.POST, users=users)
+            # Only a bonus can reach the balance column's limit.
+            form = GrantBonusForm(request.POST, users=users if action == "grant_bonus" else ())
             if form.is_valid():
+                sign = 1 if action == "grant_bonus" else -1
                 for user in users:
-                    self._grant(request, user, **form.cleaned_data)
+                    self._apply(request, user, sign=sign, **form.cleaned_data)
                 return None
         else:
             form = GrantBonusForm(initial={"grant_id": uuid4().hex})
@@ -133,40 +160,34 @@ class UserAdmin(LargeTableAdmin):
             "admin/accounts/user/grant_bonus.html",
             {
                 **self.admin_site.each_context(request),
+                **self.ADJUSTMENTS[action],
                 "opts": self.model._meta,
-                "title": "Grant bonus tokens",
+                "action": action,
                 "users": users,
                 "form": form,
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             },
         )
 
-    def _grant(self, request, user: User, *, amount: int, reason: str, grant_id: str) -> None:
-        wallet, key = Wallet(user), references.admin_bonus(grant_id)
-        if wallet.has_entry(key):
-            self.message_user(
-                request, f"Skipped {user}: this bonus was already granted.", messages.WARNING
-            )
-            return
+    def _apply(self, request, user: User, *, sign: int, amount: int, reason: str, grant_id: str):
         try:
-            entry = wallet.credit(
-                amount,
-                kind=LedgerEntry.Kind.BONUS,
-                reference=references.bonus_by(request.user.username),
-                idempotency_key=key,
-                actor=request.user,
-                note=reason,
-            )
+            entry = user.adjust_tokens(sign * amount, reason=reason, by=request.user, key=grant_id)
         except Exception as error:  # one failure must not hide the other users' results
-            logger.exception("bonus for user %s failed", user.pk)
+            logger.exception("token adjustment for user %s failed", user.pk)
             self.message_user(request, f"Failed {user}: {error}", messages.ERROR)
             return
-        self.log_change(request, user, f"Granted {amount:,} bonus tokens: {reason}")
-        self.message_user(
-            request,
-            f"Granted {amount:,} bonus tokens to {user}: balance {entry.balance_after:,}.",
-            messages.SUCCESS,
-        )
+        if entry is None:
+            done = "this bonus was already granted" if sign > 0 else "this was already taken back"
+            self.message_user(request, f"Skipped {user}: {done}.", messages.WARNING)
+            return
+        tokens = f"{abs(entry.delta):,}"
+        if sign > 0:
+            self.log_change(request, user, f"Granted {tokens} bonus tokens: {reason}")
+            message = f"Granted {tokens} bonus tokens to {user}: balance {entry.balance_after:,}."
+        else:
+            self.log_change(request, user, f"Took back {tokens} tokens: {reason}")
+            message = f"Took back {tokens} tokens from {user}: balance {entry.balance_after:,}."
+        self.message_user(request, message, messages.SUCCESS)
 
 
 @admin.register(AccessAttempt)

@@ -4,6 +4,7 @@ from django.db import models, transaction
 from django.db.models import Q
 
 from accounts.signals import user_registered
+from volx.db import retry_transaction
 
 
 class UserManager(BaseUserManager):
@@ -91,6 +92,50 @@ class User(AbstractBaseUser):
     @property
     def is_superuser(self) -> bool:
         return self.is_admin
+
+    @retry_transaction
+    def adjust_tokens(self, tokens: int, *, reason: str, by: "User", key: str | None = None):
+        """An admin's change of this user's balance, in the ledger with `by` and `reason`.
+
+        A bonus (tokens > 0) adds to the balance and leaves the plan allowance alone, so
+        the balance may exceed it. A take-back (tokens < 0) takes up to that many, never
+        below 0; what could not be taken is written in the entry's note. `key` names this
+        adjustment (the admin form's id, an API client's Idempotency-Key): with the same
+        key it happens once, and a repeat returns None. Returns the ledger entry.
+        """
+        from tokens import references  # the wallet imports this module
+        from tokens.models import LedgerEntry
+        from tokens.wallet import Wallet
+
+        if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens == 0:
+            raise ValueError(f"tokens must be a non-zero whole number, got {tokens!r}")
+        if not reason.strip():
+            raise ValueError("an adjustment needs a reason")
+        wallet = Wallet(self)
+        if tokens > 0:
+            ledger_key = references.admin_bonus(key) if key else None
+        else:
+            ledger_key = references.admin_take_back(key) if key else None
+        wallet.lock()  # before looking for the key: two adjustments with it cannot both miss it
+        if ledger_key and wallet.has_entry(ledger_key):
+            return None
+        if tokens > 0:
+            return wallet.credit(
+                tokens,
+                kind=LedgerEntry.Kind.BONUS,
+                reference=references.bonus_by(by.username),
+                idempotency_key=ledger_key,
+                actor=by,
+                note=reason,
+            )
+        return wallet.debit_up_to(
+            -tokens,
+            kind=LedgerEntry.Kind.TAKEN_BACK,
+            reference=references.taken_back_by(by.username),
+            idempotency_key=ledger_key,
+            actor=by,
+            note=reason,
+        )
 
     def has_perm(self, perm: str, obj=None) -> bool:
         return self.is_admin

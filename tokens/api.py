@@ -6,11 +6,11 @@ from rest_framework.views import APIView
 
 from accounts.api import MeSerializer, me_payload
 from accounts.models import User
-from tokens import references
-from tokens.models import MAX_BALANCE, LedgerEntry, TokenUsage
+from tokens.models import MAX_BALANCE, TokenUsage
 from tokens.sync import sync_report
 from tokens.wallet import Wallet, balance_summary
 from volx.api import IsAdmin
+from volx.idempotency import HEADER, IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
 
 
 class BalanceSerializer(serializers.Serializer):
@@ -69,21 +69,33 @@ def bonus_room(users) -> int:
 
 
 class BonusView(APIView):
-    """Admins give a user extra tokens; the allowance is untouched (rule 4)."""
+    """Admins give a user extra tokens; the allowance is untouched (rule 4).
+
+    With an Idempotency-Key a retried grant lands once: the first answer is replayed,
+    and the key also goes into the ledger, so even after the stored answer is purged the
+    same key grants nothing more.
+    """
 
     permission_classes = [IsAdmin]
 
-    @extend_schema(request=BonusSerializer, responses=MeSerializer)
+    @extend_schema(
+        request=BonusSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={200: MeSerializer, **IDEMPOTENCY_RESPONSES},
+    )
+    @idempotent
     def post(self, request, user_id: int):
         user = get_object_or_404(User, pk=user_id)
         serializer = BonusSerializer(data=request.data, context={"user": user})
         serializer.is_valid(raise_exception=True)
-        Wallet(user).credit(
+        key = request.headers.get(HEADER)
+        user.adjust_tokens(
             serializer.validated_data["tokens"],
-            kind=LedgerEntry.Kind.BONUS,
-            reference=references.bonus_by(request.user.username),
-            actor=request.user,
-            note=serializer.validated_data["reason"],
+            reason=serializer.validated_data["reason"],
+            by=request.user,
+            # Keys are the admin's own (as the stored answers are): another admin's
+            # same key is another grant.
+            key=f"api:{request.user.pk}:{key}" if key else None,
         )
         return Response(me_payload(user))
 

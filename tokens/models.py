@@ -20,6 +20,7 @@ class LedgerEntry(models.Model):
     class Kind(models.TextChoices):
         GRANT = "grant", "Plan grant"
         BONUS = "bonus", "Admin bonus"
+        TAKEN_BACK = "taken_back", "Taken back by an admin"
         DEBIT = "debit", "Debit"
         HOLD = "hold", "Hold for an AI action"
         RELEASE = "release", "Hold released"

@@ -51,8 +51,17 @@ def admin_bonus(grant_id: str) -> str:
     return _fitted(f"admin-bonus:{grant_id}")
 
 
+def admin_take_back(grant_id: str) -> str:
+    """Tokens an admin took back, keyed like a bonus."""
+    return _fitted(f"admin-take-back:{grant_id}")
+
+
 def bonus_by(username: str) -> str:
     return _fitted(f"bonus by {username}")
+
+
+def taken_back_by(username: str) -> str:
+    return _fitted(f"taken back by {username}")
 
 
 def plan(slug: str) -> str:

@@ -184,3 +184,30 @@ def test_the_balance_cannot_be_edited_by_hand(admin_client):
     page = admin_client.get(f"{CHANGELIST}{alice.pk}/change/").content.decode()
     assert 'name="tokens_remaining"' not in page
     assert "ledger</a>" in page and "usage</a>" in page
+
+
+def test_take_back_asks_first_then_takes_from_each_user_never_below_zero(admin_client, admin_user):
+    alice, bob = UserFactory(), UserFactory()
+    Wallet(bob).debit(9_000)
+    selected = {"action": "take_back_tokens", "_selected_action": [alice.pk, bob.pk]}
+
+    asked = admin_client.post(CHANGELIST, selected)
+    assert 'value="Take back"' in asked.content.decode()
+    assert state(alice) == (10_000, 10_000)
+
+    form = {**selected, "apply": "Take back", "amount": "2500", "reason": "granted twice"}
+    done = admin_client.post(CHANGELIST, {**form, "grant_id": "e" * 32}, follow=True)
+
+    messages = [str(m) for m in done.context["messages"]]
+    assert f"Took back 2,500 tokens from {alice}: balance 7,500." in messages
+    assert f"Took back 1,000 tokens from {bob}: balance 0." in messages
+    assert state(alice) == (7_500, 10_000) and state(bob) == (0, 10_000)
+    entry = LedgerEntry.objects.get(user=bob, kind="taken_back")
+    assert (entry.delta, entry.actor, entry.note[:13]) == (-1_000, admin_user, "granted twice")
+    assert "shortfall 1500" in entry.note
+
+    again = admin_client.post(CHANGELIST, {**form, "grant_id": "e" * 32}, follow=True)
+    assert f"Skipped {alice}: this was already taken back." in [
+        str(m) for m in again.context["messages"]
+    ]
+    assert state(alice) == (7_500, 10_000)

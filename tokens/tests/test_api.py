@@ -1,7 +1,7 @@
 import pytest
 
 from accounts.tests.factories import AdminFactory, UserFactory
-from tokens.models import MAX_BALANCE, LedgerEntry
+from tokens.models import MAX_BALANCE, IdempotencyRecord, LedgerEntry
 from tokens.wallet import Wallet
 
 pytestmark = pytest.mark.django_db
@@ -119,6 +119,44 @@ class TestBonus:
         entry = LedgerEntry.objects.get(user=user, kind="bonus")
         assert entry.reference.startswith("bonus by aaaa")
         assert len(entry.reference) <= LedgerEntry._meta.get_field("reference").max_length
+
+    def test_a_retried_grant_with_the_same_idempotency_key_lands_once(
+        self, user, admin_user, client_for
+    ):
+        api = client_for(admin_user)
+        body = {"tokens": 5_000, "reason": "sorry for the outage"}
+
+        first = api.post(self.url(user), body, format="json", HTTP_IDEMPOTENCY_KEY="bonus-1")
+        again = api.post(self.url(user), body, format="json", HTTP_IDEMPOTENCY_KEY="bonus-1")
+
+        assert first.status_code == again.status_code == 200
+        assert again.json() == first.json()
+        assert again["Idempotent-Replayed"] == "true"
+        user.refresh_from_db()
+        assert user.tokens_remaining == 15_000
+        assert LedgerEntry.objects.filter(user=user, kind="bonus").count() == 1
+
+    def test_the_ledger_key_holds_when_the_answer_is_no_longer_stored(
+        self, user, admin_user, client_for
+    ):
+        """Idempotency-Key records are purged after a day; the ledger's key is kept."""
+        api = client_for(admin_user)
+        body = {"tokens": 5_000, "reason": "x"}
+        api.post(self.url(user), body, format="json", HTTP_IDEMPOTENCY_KEY="bonus-2")
+        IdempotencyRecord.objects.all().delete()
+
+        again = api.post(self.url(user), body, format="json", HTTP_IDEMPOTENCY_KEY="bonus-2")
+
+        assert again.status_code == 200
+        assert again.json()["tokens_remaining"] == 15_000
+        assert LedgerEntry.objects.filter(user=user, kind="bonus").count() == 1
+
+    def test_without_a_key_each_request_grants(self, user, admin_user, client_for):
+        api = client_for(admin_user)
+        for _ in range(2):
+            api.post(self.url(user), {"tokens": 100, "reason": "x"}, format="json")
+        user.refresh_from_db()
+        assert user.tokens_remaining == 10_200
 
     def test_unknown_user_is_404(self, admin_user, client_for):
         response = client_for(admin_user).post(
