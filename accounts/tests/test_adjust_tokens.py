@@ -1,7 +1,11 @@
 """User.adjust_tokens: an admin's bonus or take-back, the one method behind the admin
 API and the admin action (the allowance stays: docs/rules.md, "Admin bonus")."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+from django.db import connection
 
 from accounts.models import User
 from tokens.models import LedgerEntry
@@ -75,3 +79,29 @@ def test_an_adjustment_needs_a_reason(user, admin_user):
     with pytest.raises(ValueError):
         user.adjust_tokens(100, reason="  ", by=admin_user)
     assert numbers(user) == (10_000, 10_000)
+
+
+@pytest.mark.locks
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_adjustments_with_one_key_apply_and_report_once():
+    """Without the row lock before the key is looked for, every caller misses it: the
+    wallet still credits once, but each caller reports a grant of its own."""
+    from accounts.tests.factories import AdminFactory, UserFactory
+
+    user, admin = UserFactory(), AdminFactory()
+    start = threading.Barrier(5)
+
+    def adjust(_):
+        start.wait()
+        try:
+            return User.objects.get(pk=user.pk).adjust_tokens(
+                1_000, reason="x", by=admin, key="same"
+            )
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        results = list(pool.map(adjust, range(5)))
+
+    assert sum(result is not None for result in results) == 1
+    assert numbers(user) == (11_000, 10_000)
