@@ -60,20 +60,32 @@ def is_async_view(path: str) -> bool:
         return False
 
 
-class BoundedSyncViews:
-    """Lets at most `slots` requests for sync views into Django at once (per process)."""
+class VolxApplication:
+    """Django's ASGI application, with a thread per request only where one is needed.
 
-    def __init__(self, app, slots: int):
-        self.app, self.slots = app, slots
-        self._semaphore: asyncio.Semaphore | None = None
+    Django gives every request a thread of its own for its synchronous parts
+    (asgiref's ThreadSensitiveContext), started with the request and joined when it ends.
+    A sync view needs it: the view runs there, with its connection. An async view (an AI
+    action) uses it only for the middleware's few microseconds of header work; there,
+    starting and joining a thread was the event loop's largest cost (make bench, py-spy:
+    1.4 threads started per request, the join 11% of the loop's time). So an async view's
+    request goes to Django's handler without that context: its sync middleware parts run
+    on the process's one shared thread, and its database work on the database threads.
+
+    Requests for sync views are let into Django at most `sync_views` at once.
+    """
+
+    def __init__(self, django, sync_views: int):
+        self.django, self.sync_views = django, sync_views
+        self._slots: asyncio.Semaphore | None = None
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or is_async_view(scope["path"]):
-            return await self.app(scope, receive, send)
-        if self._semaphore is None:  # made in the worker's event loop
-            self._semaphore = asyncio.Semaphore(self.slots)
-        async with self._semaphore:
-            return await self.app(scope, receive, send)
+        if scope["type"] == "http" and is_async_view(scope["path"]):
+            return await self.django.handle(scope, receive, send)
+        if self._slots is None:  # made in the worker's event loop
+            self._slots = asyncio.Semaphore(self.sync_views)
+        async with self._slots:
+            return await self.django(scope, receive, send)
 
 
-application = BoundedSyncViews(django_application, settings.SYNC_VIEWS)
+application = VolxApplication(django_application, settings.SYNC_VIEWS)

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class ChatServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # the listen backlog: tests open dozens of calls at once
 
     def __init__(self, host: str = "127.0.0.1"):
         super().__init__((host, 0), ChatHandler)
