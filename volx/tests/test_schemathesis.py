@@ -37,7 +37,8 @@ def application(environ, start_response):
     at the start and end of each request."""
     response = HANDLER(environ)
     start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
-    return [response.content]
+    # A streamed AI action ("stream": true) is read to its end, as a WSGI server would.
+    return [b"".join(response) if response.streaming else response.content]
 
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
