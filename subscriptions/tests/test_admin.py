@@ -18,10 +18,10 @@ def subscriptions(admin_user):
     """free (the admin's and one user's), professional ending in 5 days, one expired."""
     now = timezone.now()
     soon = PaymentFactory(user__username="soon").user
-    PaymentFactory(user=soon).confirm()
+    soon.payments.get().confirm()
     UserSubscription.objects.filter(user=soon).update(expires_at=now + timedelta(days=5))
     ended = PaymentFactory(user__username="ended", plan="starter").user
-    PaymentFactory(user=ended, plan="starter").confirm()
+    ended.payments.get().confirm()
     UserSubscription.objects.filter(user=ended).update(expires_at=now - timedelta(days=1))
     UserFactory(username="freebie")
     return {"soon": soon, "ended": ended}
