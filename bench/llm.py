@@ -539,7 +539,9 @@ MARIADB = ("MySQLdb/", "_commit (django/db/backends/base/base.py", "is_usable (d
 CATEGORIES = [
     ("JWT (PyJWT, simplejwt)", ("jwt/", "rest_framework_simplejwt/")),
     ("JSON", ("json/",)),
-    ("HTTP client to the provider (openai, httpx)", ("openai/", "httpx", "httpcore", "h11/")),
+    ("HTTP client to the provider (openai and its transport)",
+     ("openai/", "httpx", "httpcore", "h11/", "aiohttp/", "yarl/", "multidict/",
+      "aiohappyeyeballs/")),
     ("ORM and DB backend in Python", ("django/db/",)),
     ("threads: hand-off, start, stop (asgiref, concurrent.futures, threading)",
      ("asgiref/", "concurrent/futures/", "threading.py", "queue.py")),
@@ -558,6 +560,10 @@ def _thread_kind(label: str) -> str:
         return "event loop"
     if name.startswith("volx-db"):
         return "database threads"
+    if name.startswith("ThreadPoolExecutor-"):
+        return "asgiref's sync threads (sync middleware, sync views)"
+    if name.startswith("uvloop_"):
+        return "the event loop's executor (getaddrinfo)"
     return "other threads"
 
 
@@ -793,11 +799,14 @@ def profile_lines(run: dict, measured: dict) -> list[str]:
         lines.append(f"| {kind} | {count} | {' | '.join(shares)} |")
     loop = {category: n for (kind, category), n in found["busy"].items() if kind == "event loop"}
     loop_total = sum(n for (kind, _), n in states.items() if kind == "event loop") or 1
-    threads_started = found["threads"].get("other threads", 0)
+    threads_started = found["threads"].get(
+        "asgiref's sync threads (sync middleware, sync views)", 0
+    )
     requests = run.get("rate", 0) * profile["seconds"]
     lines += [
         "",
-        f"{threads_started} other threads appeared in the {profile['seconds']} s, about "
+        f"{threads_started} of asgiref's sync threads appeared in the {profile['seconds']} s, "
+        "about "
         f"{threads_started / max(1, requests):.1f} per request. A worker's event loop is "
         "its capacity: what it does while not idle, as a share of its time, by what the "
         'innermost known frame belongs to (bench/llm.py CATEGORIES; "idle" includes '
