@@ -35,7 +35,8 @@ class LedgerEntry(models.Model):
     balance_after = models.IntegerField()
     kind = models.CharField(max_length=20, choices=Kind.choices)
     reference = models.CharField(max_length=100, blank=True, default="")
-    # NULL, not "": many entries have no key, and UNIQUE ignores NULLs.
+    # NULL, not "": many entries have no key, and UNIQUE ignores NULLs. Compared exactly
+    # (a binary collation on MySQL/MariaDB, migration 0008), as the keys are.
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -153,6 +154,8 @@ class IdempotencyRecord(models.Model):
     ABANDONED_AFTER = timedelta(minutes=10)
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # An exact string: `Click-x-A` is not `click-x-a` (a binary collation on MySQL/MariaDB,
+    # migration 0008; not db_collation, which SQLite would refuse).
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(
         max_length=64, help_text="sha256 of the method, the path and the canonical JSON body."

@@ -160,10 +160,12 @@ class Workload:
                 self.bonuses[customer.pk].append(tokens)
 
     def upgrade(self, customer, method: str) -> dict | None:
+        # 409: the other kind of buyer has a payment of this customer for PLAN still
+        # pending, and there is one pending payment per plan: this turn buys nothing.
         answer = self.post(
             "/api/auth/upgrade-plan",
             self.customer_auth[customer.pk],
-            {201},
+            {201, 409},
             json={"plan": PLAN, "billing_cycle": "monthly", "payment_method": method},
         )
         return answer.json() if answer.status_code == 201 else None
