@@ -31,7 +31,8 @@ def set_collation(schema_editor, collation: str) -> None:
 
 
 def forwards(apps, schema_editor):
-    mariadb = schema_editor.connection.mysql_is_mariadb
+    connection = schema_editor.connection
+    mariadb = connection.vendor == "mysql" and connection.mysql_is_mariadb
     set_collation(schema_editor, "utf8mb4_nopad_bin" if mariadb else "utf8mb4_0900_bin")
 
 
