@@ -84,7 +84,8 @@ def _ledger_sum(user) -> int:
 
 @pytest.fixture
 def ledger_sum():
-    """SUM(delta) of a user's ledger (0 without entries): what I1 compares the balance with."""
+    """SUM(delta) of a user's ledger (0 without entries): what the balance must equal
+    (docs/rules.md, Balance equals the ledger)."""
     return _ledger_sum
 
 
@@ -103,7 +104,8 @@ def grants_for():
 
 @pytest.fixture
 def assert_ledger_matches():
-    """The payer's balance equals their ledger sum (I1), after whatever a provider sent."""
+    """The payer's balance equals their ledger sum (docs/rules.md, Balance equals the ledger),
+    after whatever a provider sent."""
 
     def check(payment) -> None:
         payment.user.refresh_from_db()

@@ -109,7 +109,8 @@ class UserAdmin(LargeTableAdmin):
 
     @admin.action(description="Grant bonus tokens")
     def grant_bonus(self, request, queryset):
-        """Ask for the amount and the reason, then credit each selected user (rule 4)."""
+        """Ask for the amount and the reason, then credit each selected user
+        (docs/rules.md, Admin bonus)."""
         return self._adjust(request, queryset, "grant_bonus")
 
     @admin.action(description="Take back tokens")

@@ -28,7 +28,8 @@ class SubscriptionSummarySerializer(serializers.Serializer):
 
 
 class MeSerializer(serializers.ModelSerializer):
-    """The `Me` shape of SPEC §5. Only full_name, avatar_url and bio can be written."""
+    """The `Me` shape of the README's API section. Only full_name, avatar_url and bio can
+    be written."""
 
     tokens_remaining = serializers.SerializerMethodField()
     subscription = SubscriptionSummarySerializer(read_only=True, allow_null=True)
@@ -50,7 +51,7 @@ class MeSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "email", "username", "role", "is_verified"]
 
     def get_tokens_remaining(self, user: User) -> int:
-        if user.tokens_remaining is None:  # rule 6: restored on first read
+        if user.tokens_remaining is None:  # docs/rules.md, NULL is not 0: restored on first read
             user.tokens_remaining = Wallet(user).balance()
         return user.tokens_remaining
 

@@ -53,7 +53,7 @@ class User(AbstractBaseUser):
     is_verified = models.BooleanField(default=False)
     role = models.CharField(max_length=5, choices=Role.choices, default=Role.USER)
     # The wallet's cached balance. Changed only by tokens.wallet.Wallet, together with a
-    # ledger entry. NULL exists only in legacy or hand-edited rows (SPEC §2 rule 6).
+    # ledger entry. NULL exists only in legacy or hand-edited rows (docs/rules.md, NULL is not 0).
     tokens_remaining = models.IntegerField(null=True, blank=True, default=0)
     verification_token = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 (old schema)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,4 +1,4 @@
-"""Register, log in, log out: the session side of /api/auth/* (SPEC §8)."""
+"""Register, log in, log out: the session side of /api/auth/* (README, Pages)."""
 
 from django.conf import settings
 from django.contrib import messages

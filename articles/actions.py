@@ -1,4 +1,5 @@
-"""The AI actions, what they cost, and how one is paid for (SPEC §6).
+"""The AI actions, what they cost, and how one is paid for (docs/rules.md, Charging for AI
+actions; Streaming and clients that leave).
 
 ACTIONS is the one price list: the API, the docs and the tests read it, a client never
 sends a cost. An action runs as hold → provider → settle, or release when anything fails

@@ -1,4 +1,5 @@
-"""/api/articles and /api/ai/* (SPEC §5, §6, §12)."""
+"""/api/articles and /api/ai/* (the README's API section; docs/rules.md, Article limit,
+Charging for AI actions, Streaming and clients that leave)."""
 
 import asyncio
 import json
@@ -233,7 +234,7 @@ class InsufficientTokensSerializer(ErrorSerializer):
 
 
 def insufficient_tokens_payload(user, shortfall: InsufficientTokens) -> dict:
-    """The 402 body the insufficient-tokens dialog shows (SPEC §5, §8)."""
+    """The 402 body the insufficient-tokens dialog shows (README, API and Pages)."""
     subscription = UserSubscription.objects.filter(user=user).first()
     plan = (
         Plan.objects.buyable()

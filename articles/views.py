@@ -1,4 +1,5 @@
-"""The AI tools page: a text box and the four actions (SPEC §6, §8).
+"""The AI tools page: a text box and the four actions (docs/rules.md, Charging for AI
+actions; README, Pages).
 
 The page only renders; static/js/tools.js calls /api/ai/<action> with the session
 cookie, the CSRF token and a fresh Idempotency-Key per click, and shows the answer, the

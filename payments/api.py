@@ -78,7 +78,7 @@ def how_to_pay(payment: Payment) -> dict:
 
 class UpgradePlanView(APIView):
     """Start a plan purchase: a pending payment. It never changes a plan or a balance;
-    only verified money does (SPEC §2 rule 7)."""
+    only verified money does (docs/rules.md, Only verified money grants tokens)."""
 
     @extend_schema(
         request=UpgradeSerializer,

@@ -31,7 +31,7 @@ class PaymentAlreadyDecided(Exception):
 
 class NotApprovedByHand(Exception):
     """Only a bank transfer is approved by a person; the providers' payments are confirmed
-    by their verified notifications alone (SPEC §2 rule 7)."""
+    by their verified notifications alone (docs/rules.md, Approval by hand)."""
 
     def __init__(self, payment: "Payment"):
         self.payment = payment
@@ -140,7 +140,7 @@ class Payment(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     # Filled at confirmation, used by a refund: the tokens granted and the subscription
-    # as it was before, so the refund can put both back (rule 11).
+    # as it was before, so the refund can put both back (docs/rules.md, Refund).
     granted_tokens = models.IntegerField(default=0)
     previous_subscription = models.JSONField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
@@ -173,7 +173,7 @@ class Payment(models.Model):
             raise PaymentPending(pending)
         return cls.objects.create(
             user=user,
-            from_plan=user.subscription.plan_type,
+            from_plan=UserSubscription.of_user(user).plan_type,
             to_plan=plan.slug,
             billing_cycle=billing_cycle,
             amount=plan.price(billing_cycle),
@@ -213,7 +213,8 @@ class Payment(models.Model):
         payment.decided_at = timezone.now()
         if transaction_id:
             payment.provider_transaction_id = transaction_id
-        # The subscription app applies rule 3 and the billing period, in this transaction.
+        # The subscription app applies the plan change (docs/rules.md, Paid plan change) and the
+        # billing period, in this transaction.
         payment_confirmed.send(sender=Payment, payment=payment)
         grant = LedgerEntry.objects.filter(
             user_id=self.user_id, idempotency_key=payment.ledger_key
@@ -246,7 +247,8 @@ class Payment(models.Model):
 
     @retry_transaction
     def refund(self, *, reason: str = "") -> bool:
-        """Rule 11: reverse the grant (never below 0) and put the plan back. Idempotent.
+        """Reverse the grant (never below 0) and put the plan back (docs/rules.md, Refund).
+        Idempotent.
 
         A refund that arrives before the confirmation (providers do not promise an order)
         marks the pending payment refunded, so the later confirmation grants nothing and

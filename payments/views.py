@@ -1,8 +1,8 @@
-"""Buying a plan from the pages, and the user's payments (SPEC §7, §8).
+"""Buying a plan from the pages, and the user's payments (README, Payments and Pages).
 
 The purchase is made exactly as POST /api/auth/upgrade-plan makes it, by
 payments.services.start_purchase(). It changes no plan and no balance; only verified money
-does (SPEC §2 rule 7).
+does (docs/rules.md, Only verified money grants tokens).
 """
 
 from django.contrib import messages

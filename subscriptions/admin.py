@@ -85,7 +85,8 @@ class UserSubscriptionAdmin(LargeTableAdmin):
     sortable_by = ["tokens_limit", "expires_at"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]
-    # The allowance changes only through a plan change (SPEC I3).
+    # The allowance changes only through a plan change (docs/rules.md, The allowance changes
+    # only with the plan).
     readonly_fields = [
         "tokens_limit", "plan_started_at", "low_balance_notified_at", "created_at", "updated_at",
     ]  # fmt: skip

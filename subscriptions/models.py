@@ -70,7 +70,7 @@ class BillingCycle(models.TextChoices):
 
 
 def cycle_length(billing_cycle: str) -> timedelta:
-    """One billing period: 30 days monthly, 365 days annual (SPEC §2 rule 10)."""
+    """One billing period: 30 days monthly, 365 days annual (docs/rules.md, Billing cycle)."""
     return timedelta(days=365 if billing_cycle == BillingCycle.ANNUAL else 30)
 
 
@@ -96,7 +96,8 @@ def crosses_low_balance_line(
 
 @dataclass(frozen=True)
 class TokensOnPlanChange:
-    """What a paid plan change does to the wallet and the allowance (SPEC §2 rule 3).
+    """What a paid plan change does to the wallet and the allowance (docs/rules.md, Paid plan
+    change).
 
     Computed from the balance before the change: `UserSubscription.change_plan()` applies
     it and the upgrade page shows it before the user pays, so the two cannot disagree.
@@ -125,7 +126,8 @@ class UserSubscription(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="subscription"
     )
     plan_type = models.CharField(max_length=20, choices=PlanType.choices, default=PlanType.FREE)
-    # The allowance of the current plan period. Changes only by a plan change (SPEC I3).
+    # The allowance of the current plan period. Changes only by a plan change
+    # (docs/rules.md, The allowance changes only with the plan).
     tokens_limit = models.IntegerField()
     articles_limit = models.IntegerField()
     features = models.JSONField(default=list, blank=True)
@@ -175,7 +177,8 @@ class UserSubscription(models.Model):
 
     @classmethod
     def start_free(cls, user) -> "UserSubscription":
-        """Registration (rule 1): the free plan and its tokens, in the caller's transaction."""
+        """The free plan and its tokens, in the caller's transaction (docs/rules.md,
+        Registration)."""
         plan = Plan.objects.get(slug=FREE_PLAN)
         subscription = cls.objects.create(
             user=user,
@@ -193,6 +196,23 @@ class UserSubscription(models.Model):
         )
         return subscription
 
+    @classmethod
+    def of_user(cls, user) -> "UserSubscription":
+        """The user's subscription. A user the old system left without one is on the free
+        plan: its row is created now, in the caller's transaction, without the
+        registration's tokens (the wallet is the user's as it stands)."""
+        try:
+            return cls.objects.get(user=user)
+        except cls.DoesNotExist:
+            plan = Plan.objects.get(slug=FREE_PLAN)
+            return cls.objects.create(
+                user=user,
+                plan_type=plan.slug,
+                tokens_limit=plan.tokens,
+                articles_limit=plan.articles_limit,
+                features=plan.features,
+            )
+
     @retry_transaction
     def change_plan(
         self,
@@ -203,7 +223,8 @@ class UserSubscription(models.Model):
         actor=None,
         **period,
     ) -> bool:
-        """Move to `plan` by SPEC §2 rule 3; returns False if `idempotency_key` was applied.
+        """Move to `plan` (docs/rules.md, Paid plan change); returns False if
+        `idempotency_key` was applied.
 
         "add" (default): new = remaining + plan.tokens, and both the wallet and the
         allowance become `new`. "reset": both become plan.tokens and the old balance is
@@ -263,9 +284,10 @@ class UserSubscription(models.Model):
         would end, or None when it ends nothing.
 
         Another plan starts a period of its own on confirmation and the rest of the
-        running one is not carried over (docs/rules.md): the upgrade page and the
-        upgrade-plan answer say so before the user pays. The running plan bought again is
-        extended instead, and the free plan has no paid time to lose.
+        running one is not carried over (docs/rules.md, Changing to another paid plan):
+        the upgrade page and the upgrade-plan answer say so before the user pays. The
+        running plan bought again is extended instead, and the free plan has no paid time
+        to lose.
         """
         now = now or timezone.now()
         if self.plan_type == FREE_PLAN or plan.slug == self.plan_type:
@@ -325,7 +347,8 @@ class UserSubscription(models.Model):
         return data
 
     def apply_payment(self, payment) -> None:
-        """A confirmed payment (rule 3): its plan, its grant, its billing period.
+        """A confirmed payment (docs/rules.md, Paid plan change): its plan, its grant, its
+        billing period.
 
         An unexpired period of the same plan is extended rather than restarted.
         """
@@ -348,7 +371,8 @@ class UserSubscription(models.Model):
         )
 
     def revert_payment(self, payment) -> None:
-        """Refund (rule 11): if `payment` set the current plan, restore the one it replaced.
+        """If `payment` set the current plan, restore the one it replaced (docs/rules.md,
+        Refund).
 
         A later payment that has since replaced the plan is left alone; only the refunded
         payment's tokens are taken back (by the payment, through the wallet).
@@ -368,7 +392,7 @@ class UserSubscription(models.Model):
         self.refresh_from_db()
 
     def renew(self, *, reference: str, idempotency_key: str) -> bool:
-        """Rule 10: the plan's tokens again (rule 3) and one more billing period.
+        """The plan's tokens again and one more billing period (docs/rules.md, Renewal).
 
         Returns False when `idempotency_key` (e.g. the provider's invoice id) was applied.
         """
@@ -383,7 +407,8 @@ class UserSubscription(models.Model):
         )
 
     def expire(self, *, now: datetime, policy: str) -> bool:
-        """Rule 9: a paid period that ended drops to the free plan. Call it holding the
+        """A paid period that ended drops to the free plan (docs/rules.md, Expiry). Call
+        it holding the
         user's row lock; re-checks under the subscription's lock, so it applies once.
 
         policy "keep" leaves the wallet alone; "forfeit" takes it (a ledger entry).
@@ -422,7 +447,8 @@ class UserSubscription(models.Model):
 
     @classmethod
     def expire_due(cls, *, now: datetime | None = None) -> int:
-        """Expire every paid subscription past its period (rule 9); returns how many.
+        """Expire every paid subscription past its period (docs/rules.md, Expiry); returns how
+        many.
 
         Safe on several hosts at once: a user row another run holds is skipped (SKIP
         LOCKED) and the expiry re-checks under the lock, so each one is handled once.

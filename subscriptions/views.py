@@ -1,4 +1,4 @@
-"""The plans page (SPEC §8): the catalogue side by side, the current plan marked."""
+"""The plans page (README, Pages): the catalogue side by side, the current plan marked."""
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -45,7 +45,7 @@ def plans(request: HttpRequest) -> HttpResponse:
         {
             "plans": catalogue,
             "subscription": subscription,
-            # SPEC §2 rule 3: "add" (default) or "reset".
+            # docs/rules.md, Paid plan change: "add" (default) or "reset".
             "tokens_replace": settings.TOKENS_ON_PLAN_CHANGE == "reset",
         },
     )

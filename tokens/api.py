@@ -69,7 +69,7 @@ def bonus_room(users) -> int:
 
 
 class BonusView(APIView):
-    """Admins give a user extra tokens; the allowance is untouched (rule 4).
+    """Admins give a user extra tokens; the allowance is untouched (docs/rules.md, Admin bonus).
 
     With an Idempotency-Key a retried grant lands once: the first answer is replayed,
     and the key also goes into the ledger, so even after the stored answer is purged the

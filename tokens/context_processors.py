@@ -1,4 +1,4 @@
-"""The header badge `⚡ <balance> Token` on every signed-in page (SPEC §8)."""
+"""The header badge `⚡ <balance> Token` on every signed-in page (README, Pages)."""
 
 from functools import cached_property
 
@@ -11,7 +11,8 @@ class TokenWallet:
     """The signed-in user's balance, read when a template first asks for it.
 
     Lazy, so a page that shows no badge (the admin, an error page) costs no query; read
-    through Wallet.balance() so that a NULL balance is restored first (rule 6).
+    through Wallet.balance() so that a NULL balance is restored first (docs/rules.md, NULL is
+    not 0).
     """
 
     def __init__(self, user):

@@ -13,7 +13,8 @@ MAX_BALANCE = 2**31 - 1
 class LedgerEntry(models.Model):
     """One movement of a user's tokens. Rows are appended, never edited.
 
-    For every user, SUM(delta) equals users.tokens_remaining (SPEC I1) and each row's
+    For every user, SUM(delta) equals users.tokens_remaining (docs/rules.md, Balance equals the
+    ledger) and each row's
     balance_after is the previous row's balance_after plus its delta.
     """
 
@@ -136,7 +137,8 @@ class TokenUsage(models.Model):
 
 
 class IdempotencyRecord(models.Model):
-    """The first answer to a request sent with an `Idempotency-Key` header (SPEC §2 rule 8).
+    """The first answer to a request sent with an `Idempotency-Key` header (docs/rules.md,
+    Exactly once).
 
     UNIQUE(user, key) decides which of several concurrent duplicates runs: the one whose
     insert commits first. The others wait for it to be DONE and replay its answer. The

@@ -16,8 +16,9 @@ statements. What `generate(users=U, ledger_rows=L)` writes:
   transfers, failed or cancelled card/PayPal payments).
 - **L ledger rows**, per user in this order (ids ascending): the registration grant of
   the free plan's tokens (`idempotency_key='registration'`); for a paid user the plan
-  grant by rule 3 (`payment:<id>`); then the user's AI actions as `debit` entries,
-  spread evenly over the time from registration (or payment) to now (or expiry).
+  grant of the paid plan change (docs/rules.md, `payment:<id>`); then the user's AI
+  actions as `debit` entries, spread evenly over the time from registration (or
+  payment) to now (or expiry).
   Actions and prices come from `articles.actions.ACTIONS` (the rewrite's length-based
   price varies between its base and its cap). A user's share of the actions follows a
   heavy-tailed weight, higher on bigger plans: most users have a handful, a few paid
@@ -27,7 +28,7 @@ statements. What `generate(users=U, ledger_rows=L)` writes:
 What holds, by construction: every `balance_after` is the previous one plus `delta`
 (each chain starts at 0), so each user's last `balance_after` and `users.tokens_remaining`
 equal SUM(delta); no balance is ever negative (a user never spends past what the plan
-allowed); `tokens_limit` is what rule 3 gives (free tokens + plan tokens for a paid
+allowed); `tokens_limit` is what a paid plan change gives (free tokens + plan tokens for a paid
 user); `token_sync_report` finds no drift. The counts are exact (L ledger rows,
 L − U − paid users usage rows) unless L is so large for U that the users could not
 afford that many actions; the generator then writes fewer and says so.

@@ -1,4 +1,4 @@
-"""The dashboard and the usage history pages (SPEC §8)."""
+"""The dashboard and the usage history pages (README, Pages)."""
 
 import csv
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
-"""`Idempotency-Key` for API views that spend or grant (SPEC §2 rule 8, §5).
+"""`Idempotency-Key` for API views that spend or grant (docs/rules.md, Exactly once; the
+header in the README's API section).
 
 The same user sending the same key with the same request (method, path, JSON body) gets
 the first answer again, with the same status and JSON, and the work is done once, even

@@ -238,14 +238,16 @@ CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 
 # --- Tokens and plans ---------------------------------------------------------
 # "add": a paid plan adds its tokens to the wallet; "reset": the wallet becomes the
-# plan's tokens and the forfeited balance is written to the ledger (SPEC §2 rule 3).
+# plan's tokens and the forfeited balance is written to the ledger (docs/rules.md, Paid
+# plan change).
 TOKENS_ON_PLAN_CHANGE = env.str("TOKENS_ON_PLAN_CHANGE", default="add")
-# "keep": an expired paid plan keeps its wallet; "forfeit": the wallet is taken (rule 9).
+# "keep": an expired paid plan keeps its wallet; "forfeit": the wallet is taken
+# (docs/rules.md, Expiry).
 EXPIRED_TOKENS_POLICY = env.str("EXPIRED_TOKENS_POLICY", default="keep")
 # How long an auto-renewing subscription waits for its renewal payment before expiring.
 AUTO_RENEW_GRACE_HOURS = env.int("AUTO_RENEW_GRACE_HOURS", default=72)
 
-# --- Payments (SPEC §7) -----------------------------------------------------------
+# --- Payments (README, Payments) --------------------------------------------------
 # Where the app is reached by users' browsers: return URLs for Stripe and PayPal.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 BANK_TRANSFER_BANK_NAME = env.str("BANK_TRANSFER_BANK_NAME", default="")
@@ -267,7 +269,7 @@ PAYPAL_CLIENT_SECRET = env.str("PAYPAL_CLIENT_SECRET", default="")
 PAYPAL_WEBHOOK_ID = env.str("PAYPAL_WEBHOOK_ID", default="")
 PAYPAL_API_BASE = env.str("PAYPAL_API_BASE", default="")  # tests: a local fake PayPal
 
-# --- AI actions (SPEC §6) -------------------------------------------------------
+# --- AI actions (docs/rules.md, Charging for AI actions) --------------------------
 # "local": the offline extractive engine (no network, deterministic); "openai": any
 # OpenAI-compatible chat-completions server.
 AI_PROVIDER = env.str("AI_PROVIDER", default="local")

@@ -136,7 +136,7 @@ def test_grant_bonus_credits_each_selected_user_and_records_who(admin_client, ad
     messages = [str(m) for m in done.context["messages"]]
     assert f"Granted 5,000 bonus tokens to {alice}: balance 15,000." in messages
     assert f"Granted 5,000 bonus tokens to {bob}: balance 15,000." in messages
-    assert state(alice) == state(bob) == (15_000, 10_000)  # rule 4: the allowance stays
+    assert state(alice) == state(bob) == (15_000, 10_000)  # the allowance stays
     assert state(carol) == (10_000, 10_000)
     entry = LedgerEntry.objects.get(user=alice, kind="bonus")
     assert (entry.delta, entry.actor, entry.note) == (5_000, admin_user, "sorry for the outage")

@@ -72,7 +72,7 @@ def test_an_access_token_is_not_a_refresh_token(api_client, user, client_for):
 
 
 @pytest.mark.django_db
-def test_me_shows_the_spec_shape(user, client_for):
+def test_me_shows_the_documented_shape(user, client_for):
     me = client_for(user).get("/api/auth/me").json()
 
     assert set(me) >= {

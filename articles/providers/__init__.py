@@ -1,4 +1,4 @@
-"""AI providers (SPEC §6), chosen by the AI_PROVIDER setting:
+"""AI providers (docs/rules.md, Charging for AI actions), chosen by the AI_PROVIDER setting:
 
 - "local" (the default): `local.LocalProvider`, an offline, deterministic extractive
   engine for development, tests and demos; no network;

@@ -1,4 +1,5 @@
-"""200 simultaneous AI actions over the API against one wallet (SPEC I1, I2, I5).
+"""200 simultaneous AI actions over the API against one wallet (docs/rules.md: Balance
+equals the ledger; Never below zero, however many at once; A failed action costs nothing).
 
 Real threads, each with its own APIClient (the same user's JWT) and its own database
 connection: MariaDB's row locks are the only arbiter.

@@ -236,7 +236,8 @@ def _sale_refunded(refund: dict) -> None:
     if refunded >= payment.amount:
         payment.refund(reason=f"PayPal refunded sale {sale_id}")
     else:
-        # Rule 11 reverses a whole grant; what part of a plan a partial refund takes back
+        # A refund reverses a whole grant (docs/rules.md, Refund); what part of a plan a partial
+        # refund takes back
         # is the operator's call.
         payment.flag_for_review(f"PayPal partially refunded sale {sale_id}: {refunded}")
     record_references(payment, provider_transaction_id=sale_id)

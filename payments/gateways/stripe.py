@@ -1,6 +1,7 @@
 """Stripe Checkout: the session that takes the money, and the webhook events that report it.
 
-The signature-verified event is the proof of payment (SPEC §7): nothing here calls Stripe
+The signature-verified event is the proof of payment (docs/rules.md, Only verified money grants
+tokens): nothing here calls Stripe
 back to ask. Events come in any order and any number of times; each handler is safe to
 repeat, and the webhook view runs it inside one transaction.
 """
@@ -226,7 +227,8 @@ def _charge_refunded(charge: dict) -> None:
     if charge.get("refunded"):
         payment.refund(reason=f"Stripe refunded charge {charge['id']}")
     else:
-        # Rule 11 reverses a whole grant; what part of a plan a partial refund takes back
+        # A refund reverses a whole grant (docs/rules.md, Refund); what part of a plan a partial
+        # refund takes back
         # is the operator's call.
         payment.flag_for_review(
             f"Stripe partially refunded charge {charge['id']}: "

@@ -1,4 +1,5 @@
-"""Rules 9–11: refunds reverse a grant, renewals grant again, expiry drops to free."""
+"""Refunds reverse a grant, renewals grant again, expiry drops to free (docs/rules.md, Refund,
+Renewal, Expiry)."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor

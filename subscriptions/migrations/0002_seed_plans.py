@@ -1,4 +1,4 @@
-"""The plan catalogue of SPEC §1. Prices other than professional's and article limits
+"""The plan catalogue (docs/rules.md, Plan catalogue). Prices other than professional's and article limits
 other than free's are Volx's defaults (README); the operator edits them in the admin.
 Annual price = 10 × monthly (two months free)."""
 

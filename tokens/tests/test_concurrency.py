@@ -1,4 +1,5 @@
-"""Concurrent debits against MariaDB: the database is the only arbiter (SPEC I2).
+"""Concurrent debits against MariaDB: the database is the only arbiter (docs/rules.md, Never
+below zero, however many at once).
 
 Real threads, each with its own database connection, against a committed user row.
 The same test is run twice: with the wallet (must be exact), and with the naive

@@ -53,7 +53,7 @@ def test_generated_data_is_consistent_and_complete():
         )
         assert cursor.fetchone() == (0, None)
     assert not LedgerEntry.objects.filter(balance_after__lt=0).exists()
-    # A paid plan's allowance is what rule 3 gives: the free tokens plus the plan's.
+    # A paid plan's allowance is what a paid plan change gives: the free tokens plus the plan's.
     free = Plan.objects.get(slug="free").tokens
     for subscription in UserSubscription.objects.exclude(plan_type="free")[:20]:
         plan = Plan.objects.get(slug=subscription.plan_type)

@@ -1,4 +1,4 @@
-"""The seed numbers of the foundation issue and the wallet's rules (SPEC §2)."""
+"""The seed numbers and the wallet's rules (docs/rules.md, Rules)."""
 
 import pytest
 

@@ -78,7 +78,8 @@ class WalletMachine(RuleBasedStateMachine):
 
     @rule()
     def forget_balance(self):
-        """A hand-edited NULL: restored from the ledger on the next read (rule 6)."""
+        """A hand-edited NULL: restored from the ledger on the next read (docs/rules.md, NULL
+        is not 0)."""
         User.objects.filter(pk=self.user.pk).update(tokens_remaining=None)
         assert self.wallet.balance() == self.expected
 

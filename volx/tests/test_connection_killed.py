@@ -161,7 +161,8 @@ def test_connection_killed_while_the_provider_works(kill_connection, monkeypatch
     """The hold is committed, then the connection dies while the provider runs. The
     settlement's first statement fails inside its transaction; its ROLLBACK fails too, so
     Django drops the connection, and the release runs on a new one: the action costs
-    nothing (I5) and no hold is left for release_stale_holds."""
+    nothing (docs/rules.md, A failed action costs nothing) and no hold is left for
+    release_stale_holds."""
     from articles.providers.local import LocalProvider
 
     answer = LocalProvider.run

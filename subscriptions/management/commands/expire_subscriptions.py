@@ -5,7 +5,7 @@ from subscriptions.models import UserSubscription
 
 class Command(BaseCommand):
     help = (
-        "Drop paid subscriptions whose period has ended to the free plan (rule 9; "
+        "Drop paid subscriptions whose period has ended to the free plan (docs/rules.md, Expiry; "
         "EXPIRED_TOKENS_POLICY keep|forfeit). Idempotent; safe from cron on several hosts."
     )
 

@@ -1,4 +1,5 @@
-"""The tools page streams: a slow model's text appears as it is written (SPEC §12)."""
+"""The tools page streams: a slow model's text appears as it is written
+(docs/rules.md, Streaming and clients that leave)."""
 
 import pytest
 from selenium.webdriver.common.by import By

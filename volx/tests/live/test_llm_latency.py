@@ -1,7 +1,7 @@
 """AI actions at a real model's pace, against the production server (the Procfile's web
 command) and a chat-completions server that answers as slowly, or as oddly, as a test
 asks (articles/tests/chat_server.py): requests in flight together, streams, clients that
-leave (SPEC §12)."""
+leave (docs/rules.md, Streaming and clients that leave)."""
 
 import json
 import socket

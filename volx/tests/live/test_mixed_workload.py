@@ -368,7 +368,8 @@ def test_mixed_workload_keeps_every_wallet_exact(gunicorn_server, fake_stripe_ap
             continue
         assert grants == [(f"payment:{payment_id}", plan_tokens)]
         (refund,) = refunds
-        # The whole grant is taken back, or the whole balance when less was left (rule 11).
+        # The whole grant is taken back, or the whole balance when less was left
+        # (docs/rules.md, Refund).
         assert refund.delta == -plan_tokens or refund.balance_after == 0
 
     # No idempotency key was applied twice, for anyone.

@@ -1,5 +1,6 @@
 """200 simultaneous AI actions for one wallet, over HTTP, against gunicorn worker
-processes (SPEC I1, I2, I5): the races between processes and between hosts.
+processes (docs/rules.md: Balance equals the ledger; Never below zero, however many at
+once; A failed action costs nothing): the races between processes and between hosts.
 
 The in-process test (articles/tests/test_ai_concurrency.py) races threads of one Python
 process; here each request is handled by one of several gunicorn workers, or by one of
