@@ -462,7 +462,9 @@ class CpuMeter:
             lasting = sum(t - tasks_0[tid] for tid, t in tasks.items() if tid in tasks_0)
             split["event loop"] += loop
             split["database threads (lived through the run)"] += lasting - loop
-            split["threads born or ended in the run (per request)"] += (total - total_0) - lasting
+            split["threads born or ended in the run (per request)"] += max(
+                0.0, (total - total_0) - lasting
+            )
         self.threads = dict(split)
 
 
