@@ -181,10 +181,11 @@ NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if NUM_PROXIES else None
 
 # --- Cache --------------------------------------------------------------------
-# The API throttles count requests here. locmem is per process: with several gunicorn
-# workers or hosts use a shared cache, CACHE_URL=dbcache://volx_cache (after
-# `manage.py createcachetable`) or rediscache://host:6379/0 (needs the `redis` package).
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+# The API throttles count requests here, so it is shared by every worker process and host:
+# by default the database's (table volx_cache, made by `migrate`), or Redis with
+# CACHE_URL=rediscache://host:6379/0 (needs the `redis` package). locmemcache:// counts
+# per process: N workers would allow N times each rate.
+CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://volx_cache")}
 
 # --- API ----------------------------------------------------------------------
 # Request bodies: none comes near 1 MiB (an AI action's text is at most 20,000
