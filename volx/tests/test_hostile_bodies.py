@@ -21,7 +21,12 @@ from django.test import Client
 from accounts.models import User
 from volx.tests.test_mass_assignment import World, routes
 
-NOT_COUNTED = {"axes_accessattempt", "axes_accessfailurelog", "axes_accesslog", "django_session"}
+# Written by refusing too: the lockout's failures, sessions, the throttles' counters (the
+# database cache, volx_cache).
+NOT_COUNTED = {
+    "axes_accessattempt", "axes_accessfailurelog", "axes_accesslog", "django_session",
+    "volx_cache",
+}  # fmt: skip
 
 # Names of the fields the routes read, each given the same hostile value.
 FIELDS = [
