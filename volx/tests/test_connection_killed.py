@@ -40,6 +40,13 @@ AI_ACTION_STATEMENTS = 7
 TEXT = "Volx writes SEO titles. Volx writes meta descriptions for long articles."
 
 
+@pytest.fixture(autouse=True)
+def _throttles_count_in_memory(settings):
+    """The throttles' counters out of the statements, as in test_fault_injection.py: in the
+    database's cache (the default) they add a read and a write to every throttled request."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
 def request(method: str, path: str, user, data: dict | None = None) -> int:
     """One request through the WSGI handler, as a WSGI server makes it; its status."""
     token = RefreshToken.for_user(user).access_token
