@@ -111,3 +111,18 @@ def test_the_ai_rate_is_per_user(rates, client_for):
     response = client_for(second).post("/api/ai/find-image", {"text": ARTICLE_TEXT}, format="json")
 
     assert response.status_code == 200
+
+
+def test_the_default_cache_keeps_every_active_users_count(db):
+    """The database cache culls a third of its rows once it holds MAX_ENTRIES (Django's
+    default 300): with more active users than that, their throttle counts would vanish
+    and the rates would not hold. The default keeps a million."""
+    from django.core.cache.backends.db import DatabaseCache
+
+    default = project_settings.CACHES["default"]
+    assert default["BACKEND"] == "django.core.cache.backends.db.DatabaseCache"
+    counts = DatabaseCache(default["LOCATION"], default)
+    for user in range(1_000):
+        counts.set(f"throttle_ai_{user}", [1.0], 60)
+
+    assert counts.get("throttle_ai_0") == [1.0]
