@@ -158,7 +158,7 @@ def profile_section(tree: str) -> str:
     total = sum(seconds.values())
     calls = {
         "query": "Connection.query ",
-        "next result": "Connection.next_result ",
+        "autocommit": "Connection.autocommit ",
         "commit": "Connection.commit ",
         "ping": "Connection.ping ",
     }
@@ -173,10 +173,9 @@ def profile_section(tree: str) -> str:
             "## Where a local-engine request's time goes, in process",
             "pyinstrument over 300 seo-title requests through Django's test client (the WSGI "
             "handler, no server) in one process "
-            f"(bench/profile.py). Waiting for MariaDB: {split} (a query carries START "
-            "TRANSACTION and all statements of a wallet change, and the client waits for "
-            "each statement's result after the first in next_result; then the COMMIT, and "
-            "the ping that checks a reused connection); Python: "
+            f"(bench/profile.py). Waiting for MariaDB: {split} (each statement; the "
+            "SET autocommit with which Django's backend begins and ends a transaction; the "
+            "COMMIT; the ping that checks a reused connection); Python: "
             f"{100 * python / total:.0f}%. Functions by own time:",
             "",
             "```",
