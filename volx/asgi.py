@@ -12,7 +12,7 @@ configuration, not by the requests in flight:
   and each closes its connection when it ends (its thread ends with it).
 
 So a worker holds at most DB_THREADS + SYNC_VIEWS connections, and the whole service
-WEB_CONCURRENCY × (DB_THREADS + SYNC_VIEWS) (README, "Serving").
+WEB_CONCURRENCY × (DB_THREADS + SYNC_VIEWS) (README, "Production").
 """
 
 import asyncio

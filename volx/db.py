@@ -1,4 +1,5 @@
-"""Transactions that survive a deadlock or a lock-wait timeout by running again.
+"""Database work: transactions that survive a deadlock or a lock-wait timeout by running
+again (`retry_transaction`), and the threads on which async views run it (`in_database`).
 
 MariaDB/MySQL may pick a transaction as a deadlock victim (error 1213: the whole
 transaction is rolled back) or give up waiting for a row lock (1205). Both are
