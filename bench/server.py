@@ -1,7 +1,7 @@
 """The server under test: the `web:` command of the top-level Procfile, as production runs it.
 
 `web_command()` reads the Procfile at run time, so the benchmark measures whatever
-production runs today. Until a Procfile exists it falls back to FALLBACK (threaded WSGI).
+production runs today.
 `running(url, env)` starts the command in its own process group on a free PORT against
 the benchmark database and stops it afterwards; its stderr (tracebacks, warnings, the
 access log if the configuration writes one there) goes to bench/out/<name>.log, which
@@ -25,10 +25,6 @@ from pathlib import Path
 from bench import common
 
 PROCFILE = common.ROOT / "Procfile"
-FALLBACK = (
-    "gunicorn volx.wsgi:application --workers 4 --worker-class gthread --threads 16 "
-    "--bind 127.0.0.1:$PORT"
-)
 # BENCH_WEB_CONCURRENCY sets WEB_CONCURRENCY (the Procfile's worker count) for the runs;
 # unset, the server's own default applies, as in production.
 WEB_CONCURRENCY = os.environ.get("BENCH_WEB_CONCURRENCY")
@@ -36,12 +32,11 @@ WEB_CONCURRENCY = os.environ.get("BENCH_WEB_CONCURRENCY")
 
 def web_command() -> tuple[str, str]:
     """(the command, where it came from)."""
-    if PROCFILE.exists():
-        for line in PROCFILE.read_text().splitlines():
-            name, _, command = line.partition(":")
-            if name.strip() == "web" and command.strip():
-                return command.strip(), "Procfile `web:`"
-    return FALLBACK, "fallback (no Procfile `web:` line yet)"
+    for line in PROCFILE.read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == "web" and command.strip():
+            return command.strip(), "Procfile `web:`"
+    raise SystemExit(f"{PROCFILE} has no `web:` line: nothing to benchmark")
 
 
 def free_port() -> int:
