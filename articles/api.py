@@ -7,6 +7,7 @@ import logging
 import time
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.http import HttpResponseBase, StreamingHttpResponse
@@ -28,6 +29,7 @@ from articles.models import Article, ArticleLimitReached
 from articles.providers import ProviderError, ProviderTimeout
 from articles.providers.base import OnDelta
 from subscriptions.models import Plan, UserSubscription
+from tokens.models import IdempotencyRecord, TokenHold
 from tokens.wallet import InsufficientTokens
 from volx import idempotency
 from volx.api import ErrorSerializer
@@ -286,12 +288,15 @@ runs to the end and is charged even if the client has gone; with an `Idempotency
 retry with the same key and body gets the whole result as ordinary JSON, charged once."""
 
 
+@dataclass(frozen=True)
 class Started:
     """An admitted request: its tokens are held; the provider has not run yet."""
 
-    def __init__(self, held, text: str, article_id: int | None, stream: bool, record):
-        self.hold, self.text, self.article_id, self.stream = held, text, article_id, stream
-        self.record = record  # the Idempotency-Key's in-progress record, if a key was sent
+    hold: TokenHold
+    text: str
+    article_id: int | None
+    stream: bool
+    record: IdempotencyRecord | None  # the Idempotency-Key's in-progress record, if any
 
 
 class AIActionView(APIView):
