@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "subscriptions",
     "payments",
     "articles",
+    "volx",  # the throttles' counters
 ]
 
 MIDDLEWARE = [
@@ -179,15 +180,6 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS
 # trusted for "was this HTTPS?" and for the client address the throttles count by.
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if NUM_PROXIES else None
-
-# --- Cache --------------------------------------------------------------------
-# The API throttles count requests here, so it is shared by every worker process and host:
-# by default the database's (table volx_cache, made by `migrate`), or Redis with
-# CACHE_URL=rediscache://host:6379/0 (needs the `redis` package). locmemcache:// counts
-# per process: N workers would allow N times each rate. max_entries: the database cache
-# culls a third of its rows past MAX_ENTRIES (Django's default 300), which would drop the
-# counts of every user past the 300th active one.
-CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://volx_cache?max_entries=1000000")}
 
 # --- API ----------------------------------------------------------------------
 # Request bodies: none comes near 1 MiB (an AI action's text is at most 20,000

@@ -28,6 +28,7 @@ from payments.tests.factories import PaymentFactory
 from tokens.models import LedgerEntry, TokenHold, TokenUsage
 from tokens.wallet import Wallet
 from volx.tests.faults import StatementLog, database_rows, learn_statements, run_logged
+from volx.throttling import ScopedRateThrottle
 
 pytestmark = [pytest.mark.locks, pytest.mark.django_db(transaction=True)]
 
@@ -41,10 +42,11 @@ TEXT = "Volx writes SEO titles. Volx writes meta descriptions for long articles.
 
 
 @pytest.fixture(autouse=True)
-def _throttles_count_in_memory(settings):
-    """The throttles' counters out of the statements, as in test_fault_injection.py: in the
-    database's cache (the default) they add a read and a write to every throttled request."""
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+def _unthrottled(monkeypatch):
+    """The throttle's counter out of the statements: a key's first request inserts its row,
+    later ones update it, and a fault there precedes the work (volx/tests/test_throttling.py
+    tests the throttle)."""
+    monkeypatch.setattr(ScopedRateThrottle, "allow_request", lambda self, request, view: True)
 
 
 def request(method: str, path: str, user, data: dict | None = None) -> int:

@@ -21,11 +21,10 @@ from django.test import Client
 from accounts.models import User
 from volx.tests.test_mass_assignment import World, routes
 
-# Written by refusing too: the lockout's failures, sessions, the throttles' counters (the
-# database cache, volx_cache).
+# Written by refusing too: the lockout's failures, sessions, the throttles' counters.
 NOT_COUNTED = {
     "axes_accessattempt", "axes_accessfailurelog", "axes_accesslog", "django_session",
-    "volx_cache",
+    "volx_throttle",
 }  # fmt: skip
 
 # Names of the fields the routes read, each given the same hostile value.

@@ -1,27 +1,28 @@
 """API throttles (volx/throttling.py): registrations per client address, AI actions per
 user. Over the rate: 429 with `error` and Retry-After, and nothing done."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
-from django.core.cache import cache
+from django.db import connection
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
 from articles.tests.factories import ARTICLE_TEXT
 from tokens.models import LedgerEntry, TokenUsage
 from volx import settings as project_settings
+from volx.models import ThrottleWindow
+from volx.throttling import ScopedRateThrottle
 
 
 @pytest.fixture
 def rates(settings):
-    """Small real rates (conftest.py makes them generous for the other tests) and an empty
-    cache, so that earlier tests' requests do not count."""
+    """Small real rates (conftest.py makes them generous for the other tests)."""
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"register": "3/hour", "ai": "2/minute"},
     }
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def register(client, n: int, **extra):
@@ -113,16 +114,40 @@ def test_the_ai_rate_is_per_user(rates, client_for):
     assert response.status_code == 200
 
 
-def test_the_default_cache_keeps_every_active_users_count(db):
-    """The database cache culls a third of its rows once it holds MAX_ENTRIES (Django's
-    default 300): with more active users than that, their throttle counts would vanish
-    and the rates would not hold. The default keeps a million."""
-    from django.core.cache.backends.db import DatabaseCache
+@pytest.mark.django_db
+def test_a_new_window_counts_from_zero(rates, user, client_for, monkeypatch):
+    """Fixed windows: 2/minute admits two requests in each clock minute; the refusal says
+    how long until the next one begins."""
+    clock = [60 * 1_000_000 + 45.0]  # 45 s into a minute
+    monkeypatch.setattr(ScopedRateThrottle, "timer", lambda self: clock[0])
+    api = client_for(user)
 
-    default = project_settings.CACHES["default"]
-    assert default["BACKEND"] == "django.core.cache.backends.db.DatabaseCache"
-    counts = DatabaseCache(default["LOCATION"], default)
-    for user in range(1_000):
-        counts.set(f"throttle_ai_{user}", [1.0], 60)
+    def find_image():
+        return api.post("/api/ai/find-image", {"text": ARTICLE_TEXT}, format="json")
 
-    assert counts.get("throttle_ai_0") == [1.0]
+    assert [find_image().status_code for _ in range(3)] == [200, 200, 429]
+    assert find_image()["Retry-After"] == "15"
+    clock[0] += 15  # the next minute
+    assert [find_image().status_code for _ in range(3)] == [200, 200, 429]
+
+
+@pytest.mark.locks
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_are_counted_exactly():
+    """60 requests at once on a key that has no row yet, 20 allowed: exactly 20 pass (the
+    UPDATE's row lock orders them; the first ones race to insert the row)."""
+    threads, requests, limit = 12, 60, 20
+    start = threading.Barrier(threads)
+
+    def client(share: int) -> int:
+        start.wait()
+        try:
+            return sum(ThrottleWindow.objects.count_request("k", 0, limit) for _ in range(share))
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(threads) as pool:
+        passed = sum(pool.map(client, [requests // threads] * threads))
+
+    assert passed == limit
+    assert ThrottleWindow.objects.get(key="k").hits == limit

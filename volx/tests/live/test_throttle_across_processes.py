@@ -1,6 +1,6 @@
-"""The throttles hold across worker processes and hosts: their counters are in a cache the
-processes share (by default the database's, table volx_cache, made by `migrate`), not in
-each process's memory, where N workers would allow N times the rate."""
+"""The throttles hold across worker processes and hosts: their counters are in the
+database the processes share (table volx_throttle), not in each process's memory, where N
+workers would allow N times the rate."""
 
 from collections import Counter
 
