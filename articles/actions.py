@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.db import connection
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
@@ -21,7 +22,7 @@ from articles.providers import get_provider
 from articles.providers.base import OnDelta, ProviderAnswer, Result
 from tokens.models import TokenHold
 from tokens.wallet import HoldClosed, Wallet
-from volx.db import in_database
+from volx.db import in_database, is_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -180,13 +181,21 @@ class Run:
         return outcome
 
     def _release(self) -> None:
-        try:
-            Wallet(self.hold.user_id).release(self.hold)
-        except HoldClosed:
-            pass  # settled or released already: nothing left to give back
-        except Exception:
-            # The caller must see the original error; the hold stays HELD for the
-            # operator (release_stale_holds gives it back).
-            logger.exception("Could not release token hold %s", self.hold.pk)
+        for attempt in (1, 2):
+            try:
+                Wallet(self.hold.user_id).release(self.hold)
+            except HoldClosed:
+                pass  # settled or released already: nothing left to give back
+            except Exception as error:
+                if attempt == 1 and is_unavailable(error):
+                    # Most often the connection the settlement lost: once more on a new
+                    # one, so that a database that answers gives the tokens back now.
+                    # Exactly once: a release whose COMMIT did land finds it closed.
+                    connection.close()
+                    continue
+                # The caller must see the original error; the hold stays HELD for the
+                # operator (release_stale_holds gives it back).
+                logger.exception("Could not release token hold %s", self.hold.pk)
+            break
         if self.failed:
             self.failed()

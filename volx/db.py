@@ -9,7 +9,22 @@ values read before the rollback.
 
 `retry_transaction` wraps a function in `transaction.atomic()`. Only the outermost
 transaction retries: inside another transaction a rollback has already undone the
-caller's work too, so the error goes up to whoever opened that transaction.
+caller's work too, so the error goes up to whoever opened that transaction. A Galera
+node that is not ready yet (1047) is retried the same way: it refused the statement.
+
+What is never retried is a lost connection (2006, 2013): the transaction's outcome may
+be unknown (a COMMIT sent, its answer lost), and running it again could do it twice.
+`is_unavailable` tells those, and the retryable errors whose attempts are spent, apart:
+volx/views.py answers them 503 with Retry-After. Each path stays exactly-once:
+
+- before its COMMIT, a transaction lost with its connection is rolled back by the server;
+- a hold whose COMMIT's answer was lost stays open until `release_stale_holds` gives it
+  back; a settlement lost so leaves its hold open, given back the same way: the 503
+  answer charged nothing;
+- a webhook answered 503 is delivered again by the provider, and its event id
+  (payments.WebhookEvent) makes a second delivery of a processed event a no-op;
+- an admin approval or a bonus answered 503 is retried by the admin: a payment approves
+  once (its status) and a bonus with an Idempotency-Key is written once.
 """
 
 from __future__ import annotations
@@ -24,22 +39,47 @@ from typing import TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import OperationalError, close_old_connections, connection, transaction
+from django.db import (
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
 
 logger = logging.getLogger(__name__)
 
-DEADLOCK = 1213  # ER_LOCK_DEADLOCK
+DEADLOCK = 1213  # ER_LOCK_DEADLOCK; also Galera's certification failure at COMMIT
 LOCK_WAIT_TIMEOUT = 1205  # ER_LOCK_WAIT_TIMEOUT
-RETRYABLE_ERRORS = {DEADLOCK, LOCK_WAIT_TIMEOUT}
+NODE_NOT_READY = 1047  # ER_UNKNOWN_COM_ERROR: "WSREP has not yet prepared node …"
+RETRYABLE_ERRORS = {DEADLOCK, LOCK_WAIT_TIMEOUT, NODE_NOT_READY}
+# The client's: cannot connect (2002 socket, 2003 TCP), server gone (2006), lost (2013).
+UNREACHABLE_ERRORS = {2002, 2003, 2006, 2013}
+RETRY_AFTER_SECONDS = 5  # what a 503 asks the client to wait
 T = TypeVar("T")
 
 
 def is_retryable(error: BaseException) -> bool:
-    return (
-        isinstance(error, OperationalError)
-        and bool(error.args)
-        and (error.args[0] in RETRYABLE_ERRORS)
-    )
+    return _code(error) in RETRYABLE_ERRORS
+
+
+def is_unavailable(error: BaseException | None) -> bool:
+    """The database could not do the work now and may shortly: unreachable, the
+    connection lost or closed, or still busy after DB_RETRY_ATTEMPTS runs. The error
+    itself or what it was raised from."""
+    while error is not None:
+        if isinstance(error, InterfaceError):  # "connection already closed"
+            return True
+        if _code(error) in UNREACHABLE_ERRORS | RETRYABLE_ERRORS:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _code(error: BaseException) -> int | None:
+    if isinstance(error, OperationalError) and error.args and isinstance(error.args[0], int):
+        return error.args[0]
+    return None
 
 
 def retry_transaction(func):

@@ -22,3 +22,5 @@ urlpatterns = [
         name="docs",
     ),
 ]
+
+handler500 = "volx.views.server_error"  # a database that is unavailable: 503

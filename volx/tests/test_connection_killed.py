@@ -4,8 +4,8 @@ Right after statement N of an admin approval or an AI action, a second connectio
 `KILL <id>` on the request's connection. Requests go through Django's WSGIHandler, as
 under gunicorn: its request_started / request_finished signals run
 `close_old_connections`, which the test client leaves out. The request must fail cleanly
-(500, or 200 if the killed statement was its last), leave no partial state, and the next
-request must reconnect and work.
+(503 with Retry-After, or 200 if the killed statement was its last), leave no partial
+state, and the next request must reconnect and work.
 
 The wallet's own transactions get the same treatment below, each statement of a debit,
 a hold, a settlement and a release: killed between two statements, a change is all or
@@ -51,6 +51,11 @@ def _unthrottled(monkeypatch):
 
 def request(method: str, path: str, user, data: dict | None = None) -> int:
     """One request through the WSGI handler, as a WSGI server makes it; its status."""
+    return answer(method, path, user, data)[0]
+
+
+def answer(method: str, path: str, user, data: dict | None = None) -> tuple[int, dict, bytes]:
+    """One request through the WSGI handler: its status, headers and body."""
     token = RefreshToken.for_user(user).access_token
     environ = (
         RequestFactory()
@@ -63,13 +68,14 @@ def request(method: str, path: str, user, data: dict | None = None) -> int:
         )
         .environ
     )
-    status = []
-    response = WSGIHandler()(environ, lambda line, headers, exc_info=None: status.append(line))
+    started = []
+    response = WSGIHandler()(environ, lambda *start, exc_info=None: started.append(start))
     try:
-        b"".join(response)
+        body = b"".join(response)
     finally:
         response.close()  # request_finished, as the server sends it
-    return int(status[0].split()[0])
+    ((line, headers),) = started
+    return int(line.split()[0]), dict(headers), body
 
 
 @pytest.fixture
@@ -77,9 +83,10 @@ def kill_connection():
     """A strike for StatementLog: KILL the request's connection from another one, and
     wait until the server has dropped it."""
     killer = connections.create_connection("default")
+    killer.inc_thread_sharing()  # a provider kills from the event loop's thread
 
-    def kill(statement: int, sql: str) -> None:
-        victim = connection.connection.thread_id()
+    def kill(statement: int, sql: str, of=None) -> None:
+        victim = (of or connection).connection.thread_id()
         with killer.cursor() as cursor:
             cursor.execute("KILL %s", [victim])
             deadline = time.monotonic() + 30
@@ -93,6 +100,7 @@ def kill_connection():
         raise AssertionError(f"connection {victim} survived KILL")
 
     yield kill
+    killer.dec_thread_sharing()
     killer.close()
 
 
@@ -102,9 +110,9 @@ def fault_points(count: int) -> list:
 
 def answered(log: StatementLog, kill_at: int) -> int:
     """200 only if the request needed its connection no more: killed after its last
-    statement, with no commit pending; else the lost connection is a 500."""
+    statement, with no commit pending; else the lost connection is a 503."""
     done = kill_at == len(log) and log.transactions[-1] is None
-    return 200 if done else 500
+    return 200 if done else 503
 
 
 def ledger_matches_balance(user) -> bool:
@@ -168,29 +176,36 @@ def test_ai_action_survives_a_killed_connection(kill_at, kill_connection):
 
 def test_connection_killed_while_the_provider_works(kill_connection, monkeypatch):
     """The hold is committed, then the connection dies while the provider runs. The
-    settlement's first statement fails inside its transaction; its ROLLBACK fails too, so
-    Django drops the connection, and the release runs on a new one: the action costs
+    settlement's first statement fails (2013): the answer is a 503 with Retry-After. The
+    release fails on that connection too and runs again on a new one: the action costs
     nothing (docs/rules.md, A failed action costs nothing) and no hold is left for
     release_stale_holds."""
     from articles.providers.local import LocalProvider
 
-    answer = LocalProvider.run
+    run = LocalProvider.run
+    # The request's database work runs on this thread (the WSGI handler's), the
+    # provider in the event loop's: kill this thread's connection.
+    request_connection = connections["default"]
 
     def provider_outliving_its_connection(provider, action, text):
-        kill_connection(0, "")
-        return answer(provider, action, text)
+        kill_connection(0, "", of=request_connection)
+        return run(provider, action, text)
 
     monkeypatch.setattr(LocalProvider, "run", provider_outliving_its_connection)
     user = UserFactory()
 
-    assert seo_title(user)() == 500
+    status, headers, body = answer("POST", "/api/ai/generate-seo-title", user, {"text": TEXT})
 
+    assert (status, headers["Retry-After"]) == (503, "5")
+    assert json.loads(body) == {
+        "error": "The service is busy or its database is unavailable. Please try again shortly."
+    }
     hold = TokenHold.objects.get(user=user)
     assert hold.status == TokenHold.Status.RELEASED
     assert ledger_matches_balance(user)
     assert user.tokens_remaining == 10_000
     assert not TokenUsage.objects.filter(user=user).exists()
-    monkeypatch.setattr(LocalProvider, "run", answer)
+    monkeypatch.setattr(LocalProvider, "run", run)
     assert seo_title(user)() == 200  # the next request works
     assert ledger_matches_balance(user)
     assert user.tokens_remaining == 9_700
