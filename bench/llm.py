@@ -723,7 +723,7 @@ def section(results: dict) -> str:
             f"{cpu['app']:.1f} / {cpu['fake provider']:.1f} / {cpu['load generator']:.1f} / "
             f"{cpu['MariaDB (shared)']:.1f} | {100 * busy:.0f}% ({100 * elsewhere:.0f}%) |"
         )
-    lines += ["", *_charges_lines(named), *_log_lines(named)]
+    lines += ["", *_ceiling_lines(loops), "", *_charges_lines(named), *_log_lines(named)]
     if profiled:
         measured = loops.get(profiled["users"], profiled)
         lines += ["", *profile_lines(profiled, measured)]
@@ -737,6 +737,30 @@ def section(results: dict) -> str:
         "autocommit=1`. CONN_HEALTH_CHECKS adds a ping when a request reuses a connection.",
     ]
     return "\n".join(lines)
+
+
+def _ceiling_lines(loops: dict) -> list[str]:
+    """What this machine's CPUs allow at most: every process of the run shares them, so
+    at the CPU an AI action cost in the run, all of them busy serve at most this many."""
+    cores = os.cpu_count() or 1
+    lines = [
+        f"The machine's ceiling: the app, MariaDB, the fake provider and the load generator "
+        f"share its {cores} CPUs, so at the CPU one AI action cost in the run (all four "
+        f"together) it serves at most {cores} CPU-s ÷ that, with every CPU busy and no "
+        "other process:",
+        "",
+    ]
+    for users, run in loops.items():
+        cpu = run["cpu"]
+        per_action = sum(t for name, t in cpu.items() if name != "machine") / max(1, run["ok"])
+        ceiling = cores / per_action
+        ratio = min(1.0, ceiling / run["ideal"])
+        lines.append(
+            f"- N = {users}: {1000 * per_action:.1f} ms of CPU per AI action → at most "
+            f"{ceiling:.0f} AI actions/s, a ratio of at most {ratio:.2f} of the ideal "
+            f"{run['ideal']:.0f}/s."
+        )
+    return lines
 
 
 def _charges_lines(named) -> list[str]:
