@@ -19,6 +19,7 @@ from payments.gateways import (
     GatewayError,
     IgnoredEvent,
     UnverifiedEvent,
+    money_mismatch,
     record_references,
     settle,
 )
@@ -182,9 +183,21 @@ def _invoice_subscription(invoice: dict) -> str | None:
     return invoice.get("subscription") or details.get("subscription")
 
 
+# The only invoice that pays for a new plan period: Stripe's renewal of the subscription.
+RENEWAL = "subscription_cycle"
+
+
 def _invoice_paid(invoice: dict) -> None:
-    if invoice.get("billing_reason") == "subscription_create":
-        return  # the checkout that created the subscription granted this period
+    """A renewal grants a period (docs/rules.md, Renewal) only for a `subscription_cycle`
+    invoice of the payment's own amount and currency (`money_mismatch`, the checkout's
+    rule). Any other paid invoice of the subscription (a proration, a manual invoice, a
+    usage threshold, another amount) flags the payment for review and grants nothing."""
+    reason = invoice.get("billing_reason")
+    if reason == "subscription_create":
+        # The first period's invoice. The checkout that created the subscription was
+        # settled by checkout.session.completed, its amount checked and its period granted;
+        # granting here as well would pay one period twice.
+        return
     subscription_id = _invoice_subscription(invoice)
     if not subscription_id:
         return  # a one-off invoice, not a plan period
@@ -198,6 +211,15 @@ def _invoice_paid(invoice: dict) -> None:
     if payment is None:
         raise IgnoredEvent(f"no payment for subscription {subscription_id} ({invoice['id']})")
     Wallet(payment.user_id).lock()
+    currency = invoice.get("currency") or ""
+    paid = from_minor_units(invoice.get("amount_paid") or 0, currency)
+    source = f"Stripe invoice {invoice['id']} ({reason})"
+    if reason != RENEWAL:
+        payment.flag_for_review(f"{source}: {paid} {currency.upper()} paid, not a renewal")
+        return
+    if mismatch := money_mismatch(payment, amount=paid, currency=currency, source=source):
+        payment.flag_for_review(mismatch)
+        return
     subscription = UserSubscription.objects.get(user_id=payment.user_id)
     if subscription.payment_id != str(payment.pk) or subscription.plan_type != payment.to_plan:
         # Refunded, expired or replaced by another purchase: renewing the plan the user
