@@ -7,7 +7,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from payments.signals import payment_confirmed, payment_refunded
-from subscriptions.models import BillingCycle, Plan, UserSubscription
+from subscriptions.models import (
+    BillingCycle,
+    Plan,
+    UserSubscription,
+    parse_plan_state,
+    plan_state_after_refund,
+    serialize_plan_state,
+)
 from tokens import references
 from tokens.models import LedgerEntry
 from tokens.wallet import Wallet
@@ -247,8 +254,10 @@ class Payment(models.Model):
 
     @retry_transaction
     def refund(self, *, reason: str = "") -> bool:
-        """Reverse the grant (never below 0) and put the plan back (docs/rules.md, Refund).
-        Idempotent.
+        """Reverse the grant (never below 0) and take the payment out of the plan: its
+        allowance and its period, or the plan it replaced put back, by one rule for every
+        method and every payment, the latest or one a later payment built on
+        (`plan_state_after_refund`; docs/rules.md, Refund). Idempotent.
 
         A refund that arrives before the confirmation (providers do not promise an order)
         marks the pending payment refunded, so the later confirmation grants nothing and
@@ -264,17 +273,40 @@ class Payment(models.Model):
         payment.reason = reason[:255]
         payment.save(update_fields=["status", "refunded_at", "reason", "updated_at"])
         if was_approved:
+            taken = 0
             if payment.granted_tokens > 0:
-                Wallet(self.user_id).debit_up_to(
+                reversal = Wallet(self.user_id).debit_up_to(
                     payment.granted_tokens,
                     kind=LedgerEntry.Kind.REFUND,
                     reference=payment.ledger_key,
                     idempotency_key=references.refund(payment.pk),
                     note=f"refund of {payment.reference_code}",
                 )
-            payment_refunded.send(sender=Payment, payment=payment)
+                taken = -reversal.delta
+            # The plan without this payment, by one rule (plan_state_after_refund): the
+            # subscription now, in the subscriptions app, and the plans that the payments
+            # confirmed after it would put back if they were refunded in their turn.
+            payment_refunded.send(sender=Payment, payment=payment, tokens_taken=taken)
+            payment._refund_later_snapshots(tokens_taken=taken)
         self.refresh_from_db()
         return True
+
+    def _refund_later_snapshots(self, *, tokens_taken: int) -> None:
+        """The payments confirmed after this refunded one recorded plans that included it;
+        take it out of them too. Called holding the user's row lock."""
+        later = (
+            Payment.objects.select_for_update()
+            .filter(
+                user_id=self.user_id, status=self.Status.APPROVED, decided_at__gt=self.decided_at
+            )
+            .exclude(previous_subscription=None)
+            .order_by("pk")
+        )
+        for payment in later:
+            state = parse_plan_state(payment.previous_subscription)
+            state = plan_state_after_refund(state, self, tokens_taken=tokens_taken)
+            payment.previous_subscription = serialize_plan_state(state)
+            payment.save(update_fields=["previous_subscription", "updated_at"])
 
     def flag_for_review(self, reason: str) -> None:
         """The provider reported something that does not match: keep pending, grant nothing."""

@@ -1,5 +1,6 @@
 import json
 import uuid
+from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
@@ -440,3 +441,22 @@ def test_a_partial_refund_is_flagged_not_reversed(started, fake_paypal):
 )
 def test_is_paypal_url(url, expected):
     assert paypal_gateway.is_paypal_url(url) is expected
+
+
+def test_refunding_a_sale_a_later_one_extended_takes_back_its_allowance_and_period(
+    started, fake_paypal, assert_ledger_matches
+):
+    post(webhook_event("PAYMENT.SALE.COMPLETED", sale(started)), **headers())
+    again = PaymentFactory(user=started.user, method=Payment.Method.PAYPAL)
+    paypal_gateway.start_checkout(again)
+    again.refresh_from_db()
+    post(webhook_event("PAYMENT.SALE.COMPLETED", sale(again, sale_id="SALE-2")), **headers())
+    assert state(again) == ("approved", 4_010_000, 4_010_000, "professional")
+    ends = again.user.subscription.expires_at
+
+    answer = post(webhook_event("PAYMENT.SALE.REFUNDED", refund(started)), **headers())
+
+    assert answer.status_code == 200
+    assert state(started) == ("refunded", 2_010_000, 2_010_000, "professional")
+    assert started.user.subscription.expires_at == ends - timedelta(days=30)
+    assert_ledger_matches(started)

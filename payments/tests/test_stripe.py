@@ -643,3 +643,20 @@ def test_the_invoice_that_created_the_subscription_grants_nothing_more(payment, 
     assert state(payment) == ("approved", 2_010_000, 2_010_000, "professional")
     assert not payment.needs_review
     assert grants_for(payment) == 1
+
+
+def test_refunding_a_checkout_a_later_one_extended_takes_back_its_allowance_and_period(
+    payment, assert_ledger_matches
+):
+    deliver(event("checkout.session.completed", session(payment)))
+    again = PaymentFactory(user=payment.user, method=Payment.Method.STRIPE)
+    deliver(event("checkout.session.completed", session(again, payment_intent="pi_volx2")))
+    assert state(again) == ("approved", 4_010_000, 4_010_000, "professional")
+    ends = again.user.subscription.expires_at
+
+    answer = deliver(event("charge.refunded", charge(payment)))  # the first one's charge
+
+    assert answer.status_code == 200
+    assert state(payment) == ("refunded", 2_010_000, 2_010_000, "professional")
+    assert payment.user.subscription.expires_at == ends - timedelta(days=30)
+    assert_ledger_matches(payment)
