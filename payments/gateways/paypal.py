@@ -18,6 +18,7 @@ from payments.gateways import (
     GatewayError,
     IgnoredEvent,
     UnverifiedEvent,
+    money_mismatch,
     record_references,
     settle,
 )
@@ -233,13 +234,15 @@ def _sale_refunded(refund: dict) -> None:
         raise IgnoredEvent(f"no payment for PayPal sale {sale_id} (refund {refund.get('id')})")
     Wallet(payment.user_id).lock()  # lock order: the user row before the payment's
     refunded = abs(Decimal(refund["amount"]["total"]))  # PayPal may send it negative
-    if refunded >= payment.amount:
-        payment.refund(reason=f"PayPal refunded sale {sale_id}")
+    source = f"PayPal refund {refund.get('id')} of sale {sale_id}"
+    currency = refund["amount"].get("currency") or ""
+    # A refund reverses a whole grant (docs/rules.md, Refund): only the payment's own amount
+    # in its own currency. What a partial refund, or one in another currency, takes back
+    # is the operator's call.
+    if mismatch := money_mismatch(payment, amount=refunded, currency=currency, source=source):
+        payment.flag_for_review(mismatch)
     else:
-        # A refund reverses a whole grant (docs/rules.md, Refund); what part of a plan a partial
-        # refund takes back
-        # is the operator's call.
-        payment.flag_for_review(f"PayPal partially refunded sale {sale_id}: {refunded}")
+        payment.refund(reason=f"PayPal refunded sale {sale_id}")
     record_references(payment, provider_transaction_id=sale_id)
 
 

@@ -246,16 +246,26 @@ def _charge_refunded(charge: dict) -> None:
     if payment is None:
         raise IgnoredEvent(f"no payment for charge {charge['id']} (payment intent {intent})")
     Wallet(payment.user_id).lock()
-    if charge.get("refunded"):
-        payment.refund(reason=f"Stripe refunded charge {charge['id']}")
-    else:
-        # A refund reverses a whole grant (docs/rules.md, Refund); what part of a plan a partial
-        # refund takes back
-        # is the operator's call.
-        payment.flag_for_review(
+    # A refund reverses a whole grant (docs/rules.md, Refund): only of the whole charge, and
+    # only of the payment's own amount in its own currency. What a partial refund, or one
+    # of other money, takes back is the operator's call.
+    if not charge.get("refunded"):
+        mismatch = (
             f"Stripe partially refunded charge {charge['id']}: "
             f"{charge.get('amount_refunded')} of {charge.get('amount')}"
         )
+    else:
+        currency = charge.get("currency") or ""
+        mismatch = money_mismatch(
+            payment,
+            amount=from_minor_units(charge.get("amount_refunded") or 0, currency),
+            currency=currency,
+            source=f"Stripe refund of charge {charge['id']}",
+        )
+    if mismatch:
+        payment.flag_for_review(mismatch)
+    else:
+        payment.refund(reason=f"Stripe refunded charge {charge['id']}")
     record_references(payment, provider_transaction_id=intent)
 
 

@@ -460,3 +460,22 @@ def test_refunding_a_sale_a_later_one_extended_takes_back_its_allowance_and_peri
     assert state(started) == ("refunded", 2_010_000, 2_010_000, "professional")
     assert started.user.subscription.expires_at == ends - timedelta(days=30)
     assert_ledger_matches(started)
+
+
+@pytest.mark.parametrize(
+    "amount", [{"total": "-50.00", "currency": "EUR"}, {"total": "-50.00", "currency": "JPY"}]
+)
+def test_a_refund_in_another_currency_is_flagged_not_reversed(
+    started, fake_paypal, amount, assert_ledger_matches
+):
+    post(webhook_event("PAYMENT.SALE.COMPLETED", sale(started)), **headers())
+
+    answer = post(
+        webhook_event("PAYMENT.SALE.REFUNDED", refund(started) | {"amount": amount}), **headers()
+    )
+
+    assert (answer.status_code, answer.json()["status"]) == (200, "processed")
+    assert state(started) == ("approved", 2_010_000, 2_010_000, "professional")
+    assert started.needs_review
+    assert f"50.00 {amount['currency']}, expected 50.00 USD" in started.reason
+    assert_ledger_matches(started)

@@ -660,3 +660,14 @@ def test_refunding_a_checkout_a_later_one_extended_takes_back_its_allowance_and_
     assert state(payment) == ("refunded", 2_010_000, 2_010_000, "professional")
     assert payment.user.subscription.expires_at == ends - timedelta(days=30)
     assert_ledger_matches(payment)
+
+
+def test_a_refunded_charge_in_another_currency_is_flagged_not_reversed(payment):
+    deliver(event("checkout.session.completed", session(payment)))
+
+    answer = deliver(event("charge.refunded", charge(payment, currency="eur")))
+
+    assert (answer.status_code, answer.json()["status"]) == (200, "processed")
+    assert state(payment) == ("approved", 2_010_000, 2_010_000, "professional")
+    assert payment.needs_review
+    assert "50.00 EUR, expected 50.00 USD" in payment.reason
