@@ -7,7 +7,7 @@ SDK can replace it here without touching the views.
 import json
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import paypalrestsdk
 import requests
@@ -100,6 +100,16 @@ def start_checkout(payment: Payment) -> str:
     payment.checkout_url = approval_url
     payment.save(update_fields=["provider_reference", "checkout_url", "updated_at"])
     return approval_url
+
+
+def checkout_token(payment: Payment) -> str:
+    """The token of the approval URL PayPal answered for `payment` ("" without one).
+
+    PayPal adds the same token to the cancel_url when the buyer gives up: only a buyer who
+    was at PayPal for this payment has it, a link on another site does not.
+    """
+    query = parse_qs(urlsplit(payment.checkout_url).query)
+    return (query.get("token") or [""])[0]
 
 
 def execute(payment: Payment, *, paypal_payment_id: str, payer_id: str) -> None:

@@ -1,7 +1,7 @@
 import json
 import uuid
 from datetime import timedelta
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from django.test import Client
@@ -187,8 +187,15 @@ def test_return_for_another_users_payment_is_404(started, fake_paypal):
     assert state(started) == ("pending", 10_000, 10_000, "free")
 
 
+def checkout_token(payment: Payment) -> str:
+    """The token PayPal put in the approval URL, which it adds to the cancel URL too."""
+    return parse_qs(urlsplit(payment.checkout_url).query)["token"][0]
+
+
 def test_cancel_cancels_the_pending_payment(started, buyer):
-    answer = buyer.get(f"/payments/paypal/cancel?payment={started.pk}&token=EC-FAKE1")
+    token = checkout_token(started)
+    assert token.startswith("EC-FAKE")
+    answer = buyer.get(f"/payments/paypal/cancel?payment={started.pk}&token={token}")
 
     assert answer.status_code == 302
     assert answer["Location"] == f"/payments/{started.pk}/cancelled/"
@@ -196,6 +203,47 @@ def test_cancel_cancels_the_pending_payment(started, buyer):
     # Coming back through return_url afterwards takes no money.
     assert buyer.get(return_url(started))["Location"] == f"/payments/?paid={started.pk}"
     assert state(started) == ("cancelled", 10_000, 10_000, "free")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "&token=",
+        "&token=EC-SOMEONE-ELSES",
+        "&token=EC-FAKE",
+        "&token={token}x",
+        "&TOKEN={token}",
+        "&token=%C3%A9",
+    ],
+)
+def test_a_cancel_link_without_paypals_token_cancels_nothing(started, buyer, query):
+    """A link on any site could cancel a buyer's pending payment by its id alone."""
+    url = f"/payments/paypal/cancel?payment={started.pk}" + query.format(
+        token=checkout_token(started)
+    )
+
+    answer = buyer.get(url)
+
+    assert answer.status_code == 400
+    assert started.reference_code in answer.content.decode()
+    assert "was not cancelled" in answer.content.decode()
+    assert state(started) == ("pending", 10_000, 10_000, "free")
+
+
+def test_the_refused_cancel_page_is_in_vietnamese_too(started, buyer, settings):
+    buyer.cookies[settings.LANGUAGE_COOKIE_NAME] = "vi"
+    answer = buyer.get(f"/payments/paypal/cancel?payment={started.pk}")
+    assert answer.status_code == 400
+    assert f"thanh toán {started.reference_code} chưa bị hủy" in answer.content.decode()
+
+
+def test_a_cancel_link_for_a_payment_paypal_never_opened_cancels_nothing(payment, fake_paypal):
+    buyer = Client()
+    buyer.force_login(payment.user)
+    answer = buyer.get(f"/payments/paypal/cancel?payment={payment.pk}&token=")
+    assert answer.status_code == 400
+    assert state(payment) == ("pending", 10_000, 10_000, "free")
 
 
 # --- webhooks --------------------------------------------------------------------------
