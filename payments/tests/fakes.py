@@ -142,6 +142,10 @@ class FakePayPal(FakeServer):
         self.payments: dict[str, dict] = {}
         self.verification_status = "SUCCESS"
         self.fail_with: tuple[int, dict] | None = None
+        self.token_lifetime = 32400  # seconds, PayPal's usual 9 hours
+
+    def token_requests(self) -> int:
+        return self.routes().count("POST /v1/oauth2/token")
 
     def respond(self, request: Recorded) -> tuple[int, dict]:
         route = request.route
@@ -149,7 +153,11 @@ class FakePayPal(FakeServer):
             basic = base64.b64encode(":".join(self.CLIENT).encode()).decode()
             if request.headers.get("authorization") != f"Basic {basic}":
                 return 401, {"error": "invalid_client"}
-            return 200, {"access_token": self.TOKEN, "token_type": "Bearer", "expires_in": 32400}
+            return 200, {
+                "access_token": self.TOKEN,
+                "token_type": "Bearer",
+                "expires_in": self.token_lifetime,
+            }
         if request.headers.get("authorization") != f"Bearer {self.TOKEN}":
             return 401, {"name": "AUTHENTICATION_FAILURE"}
         if self.fail_with:

@@ -361,11 +361,9 @@ def test_a_signature_paypal_does_not_verify_is_refused(started, fake_paypal):
 
     assert answer.status_code == 400
     assert "FAILURE" in answer.json()["error"]
-    assert fake_paypal.routes() == [
-        "POST /v1/oauth2/token",
-        "POST /v1/notifications/verify-webhook-signature",
-    ]
-    assert fake_paypal.requests[1].json() == {
+    # The checkout's token (started) is kept: no second token request.
+    assert fake_paypal.routes() == ["POST /v1/notifications/verify-webhook-signature"]
+    assert fake_paypal.requests[0].json() == {
         "auth_algo": "SHA256withRSA",
         "cert_url": CERT_URL,
         "transmission_id": sent_headers["HTTP_PAYPAL_TRANSMISSION_ID"],
@@ -527,3 +525,47 @@ def test_a_refund_in_another_currency_is_flagged_not_reversed(
     assert started.needs_review
     assert f"50.00 {amount['currency']}, expected 50.00 USD" in started.reason
     assert_ledger_matches(started)
+
+
+# --- the OAuth token -------------------------------------------------------------------
+
+
+def test_one_oauth_token_serves_every_webhook_forged_or_not(started, fake_paypal):
+    """PayPal rate-limits token requests: a new one per webhook let anyone posting forged
+    webhooks get Volx's own calls refused."""
+    assert fake_paypal.token_requests() == 1  # the checkout's
+    fake_paypal.verification_status = "FAILURE"
+    forged = [
+        post(webhook_event("PAYMENT.SALE.COMPLETED", sale(started)), **headers()) for _ in range(5)
+    ]
+    fake_paypal.verification_status = "SUCCESS"
+    verified = post(webhook_event("PAYMENT.SALE.COMPLETED", sale(started)), **headers())
+
+    assert [answer.status_code for answer in forged] == [400] * 5
+    assert verified.status_code == 200
+    assert state(started) == ("approved", 2_010_000, 2_010_000, "professional")
+    assert fake_paypal.routes().count("POST /v1/notifications/verify-webhook-signature") == 6
+    assert fake_paypal.token_requests() == 1
+    sent = [r.headers["authorization"] for r in fake_paypal.requests if "oauth2" not in r.path]
+    assert set(sent) == {f"Bearer {fake_paypal.TOKEN}"}
+
+
+def test_a_token_is_renewed_shortly_before_it_expires(payment, fake_paypal):
+    """Not at the second PayPal expires it: a request sent with it could arrive too late."""
+    fake_paypal.token_lifetime = paypal_gateway.TOKEN_RENEWAL_MARGIN  # expires "shortly"
+
+    for _ in range(3):
+        post(webhook_event("PAYMENT.SALE.COMPLETED", sale(payment)), **headers())
+
+    assert fake_paypal.token_requests() == 3
+
+
+def test_a_token_paypal_no_longer_accepts_is_replaced(started, fake_paypal):
+    """PayPal may revoke a token before its time: the SDK asks for a new one on the 401."""
+    fake_paypal.TOKEN = "A21AAfake-token-2"  # the cached one is refused from now on
+
+    answer = post(webhook_event("PAYMENT.SALE.COMPLETED", sale(started)), **headers())
+
+    assert answer.status_code == 200
+    assert state(started) == ("approved", 2_010_000, 2_010_000, "professional")
+    assert fake_paypal.token_requests() == 2
