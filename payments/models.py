@@ -309,7 +309,9 @@ class Payment(models.Model):
             payment.save(update_fields=["previous_subscription", "updated_at"])
 
     def flag_for_review(self, reason: str) -> None:
-        """The provider reported something that does not match: keep pending, grant nothing."""
+        """The provider reported money that is not this payment's (`money_mismatch`): the
+        status stays as it is, nothing is granted or taken back, and a person looks at it
+        (the admin's "needs review" filter)."""
         Payment.objects.filter(pk=self.pk).update(
             needs_review=True, reason=reason[:255], updated_at=timezone.now()
         )
