@@ -498,9 +498,10 @@ def plan_state_after_refund(state: dict, payment, *, tokens_taken: int) -> dict:
     (docs/rules.md, Refund). The wallet has given back `tokens_taken` (up to the grant,
     never below 0).
 
-    - If `payment` set this state (its plan, with it as the subscription's payment): the
-      plan it replaced is put back, with that plan's allowance and period (its snapshot).
-    - Otherwise a later payment built on it. The allowance loses what the wallet gave
+    - If `payment` set this state (its plan, with it as the subscription's payment) and
+      nothing paid for time after its period: the plan it replaced is put back, with that
+      plan's allowance and period (its snapshot).
+    - Otherwise a later payment or a renewal built on it. The allowance loses what the wallet gave
       back, so "Used" (allowance − wallet) stays what was spent; the free plan's own
       allowance is not made of paid tokens and stays. While the plan `payment` bought
       still runs in the same period (bought again since, which extends it), the period
@@ -516,7 +517,10 @@ def plan_state_after_refund(state: dict, payment, *, tokens_taken: int) -> dict:
         and state.get("plan_type") == payment.to_plan
         and payment.previous_subscription
     ):
-        return parse_plan_state(payment.previous_subscription)
+        replaced = parse_plan_state(payment.previous_subscription)
+        paid_until = _end_of_period_paid_by(payment, replaced)
+        if paid_until is None or state["expires_at"] is None or state["expires_at"] <= paid_until:
+            return replaced
     state = dict(state)
     if state["plan_type"] != FREE_PLAN:
         state["tokens_limit"] = max(0, state["tokens_limit"] - tokens_taken)
@@ -527,6 +531,19 @@ def plan_state_after_refund(state: dict, payment, *, tokens_taken: int) -> dict:
     if same_period and state["expires_at"]:
         state["expires_at"] -= cycle_length(payment.billing_cycle)
     return state
+
+
+def _end_of_period_paid_by(payment, replaced: dict) -> datetime | None:
+    """Where the billing cycle `payment` paid for ended, as `apply_payment` reckoned it
+    from the plan it replaced; None for a payment confirmed without a time."""
+    if payment.decided_at is None:
+        return None
+    running = replaced.get("expires_at")
+    extended = (
+        replaced.get("plan_type") == payment.to_plan and running and running > payment.decided_at
+    )
+    start = running if extended else payment.decided_at
+    return start + cycle_length(payment.billing_cycle)
 
 
 def send_low_balance_email(user: User, balance: int, limit: int) -> None:

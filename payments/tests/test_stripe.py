@@ -671,3 +671,24 @@ def test_a_refunded_charge_in_another_currency_is_flagged_not_reversed(payment):
     assert state(payment) == ("approved", 2_010_000, 2_010_000, "professional")
     assert payment.needs_review
     assert "50.00 EUR, expected 50.00 USD" in payment.reason
+
+
+def test_refunding_the_first_charge_of_a_renewed_subscription_keeps_the_renewal(
+    payment, assert_ledger_matches
+):
+    """The renewal's period was paid by its own invoice: the refund takes back the first
+    period only, and the allowance follows the wallet."""
+    deliver(event("checkout.session.completed", session(payment, subscription="sub_volx1")))
+    deliver(event("invoice.paid", invoice("subscription_cycle", "in_volx2")))
+    assert state(payment) == ("approved", 4_010_000, 4_010_000, "professional")
+    ends = payment.user.subscription.expires_at
+
+    deliver(event("charge.refunded", charge(payment)))
+
+    assert state(payment) == ("refunded", 2_010_000, 2_010_000, "professional")
+    assert payment.user.subscription.expires_at == ends - timedelta(days=30)
+    assert_ledger_matches(payment)
+
+    deliver(event("invoice.paid", invoice("subscription_cycle", "in_volx3")))  # still billed
+
+    assert state(payment) == ("refunded", 4_010_000, 4_010_000, "professional")
