@@ -94,6 +94,27 @@ def start_checkout(payment: Payment) -> str:
     return session.url
 
 
+def set_renewal(subscription_id: str, *, renew: bool) -> None:
+    """Whether Stripe bills the subscription's next period: `cancel_at_period_end` is the
+    opposite. The period already paid for runs to its end either way."""
+    try:
+        _client().v1.subscriptions.update(
+            subscription_id, params={"cancel_at_period_end": not renew}
+        )
+    except stripe.StripeError as error:
+        raise GatewayError(error.user_message or str(error)) from error
+
+
+def expire_checkout(payment: Payment) -> None:
+    """Close the payment's Checkout Session, so that nobody can pay it any more."""
+    if not payment.provider_reference:
+        return  # the session was never created
+    try:
+        _client().v1.checkout.sessions.expire(payment.provider_reference)
+    except stripe.StripeError as error:
+        raise GatewayError(error.user_message or str(error)) from error
+
+
 # --- webhooks -------------------------------------------------------------------------
 
 

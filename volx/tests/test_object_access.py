@@ -111,6 +111,7 @@ def objects(owner):
         "payments:detail": payment,
         "payments:detail-page": payment,
         "payments:cancelled": payment,
+        "payments:cancel": payment,
         "payments:approve": payment,
         "payments:reject": payment,
         "tokens:bonus": owner,
