@@ -2,7 +2,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -12,6 +12,7 @@ from subscriptions.models import (
     Plan,
     UserSubscription,
     parse_plan_state,
+    period_paid_by,
     plan_state_after_refund,
     serialize_plan_state,
 )
@@ -151,6 +152,12 @@ class Payment(models.Model):
     granted_tokens = models.IntegerField(default=0)
     previous_subscription = models.JSONField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
+    # Set at confirmation: the billing cycle it paid for, and its receipt's number, the
+    # year's next (ReceiptCounter), shown as receipt_number.
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    receipt_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    receipt_sequence = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -162,6 +169,11 @@ class Payment(models.Model):
         indexes = [
             models.Index(fields=["user", "created_at"], name="payments_user_created_idx"),
             models.Index(fields=["status", "method", "created_at"], name="payments_status_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["receipt_year", "receipt_sequence"], name="payments_receipt_number_unique"
+            )
         ]
 
     def __str__(self) -> str:
@@ -202,6 +214,30 @@ class Payment(models.Model):
     def ledger_key(self) -> str:
         return references.payment(self.pk)
 
+    @property
+    def receipt_number(self) -> str:
+        """ "2026-000042": the year's 42nd confirmed payment; "" before the confirmation."""
+        if self.receipt_sequence is None:
+            return ""
+        return f"{self.receipt_year}-{self.receipt_sequence:06d}"
+
+    @retry_transaction
+    def ensure_receipt_number(self) -> str:
+        """The receipt number of a confirmed payment, given now to one confirmed before
+        receipts were numbered (the next of its confirmation's year)."""
+        if self.receipt_sequence is None and self.decided_at is not None:
+            Wallet(self.user_id).lock()  # lock order: the user row, the payment, the counter
+            payment = Payment.objects.select_for_update().get(pk=self.pk)
+            if payment.receipt_sequence is None:
+                payment._number_receipt()
+                payment.save(update_fields=["receipt_year", "receipt_sequence"])
+            self.refresh_from_db()
+        return self.receipt_number
+
+    def _number_receipt(self) -> None:
+        self.receipt_year = self.decided_at.year
+        self.receipt_sequence = ReceiptCounter.next_number(self.receipt_year)
+
     @retry_transaction
     def confirm(self, *, by=None, transaction_id: str = "") -> None:
         """Verified money: pending → approved, the plan change and its grant, exactly once.
@@ -229,6 +265,8 @@ class Payment(models.Model):
         if grant is None and payment.plan.tokens > 0:
             raise PlanNotGranted(payment)
         payment.granted_tokens = grant.delta if grant else 0
+        payment.period_start, payment.period_end = period_paid_by(payment) or (None, None)
+        payment._number_receipt()  # last: the counter row is locked last, after the plan's
         payment.save()
         self.refresh_from_db()
 
@@ -322,6 +360,32 @@ class Payment(models.Model):
         if payment.status != self.Status.PENDING:
             raise PaymentAlreadyDecided(payment)
         return payment
+
+
+class ReceiptCounter(models.Model):
+    """The last receipt number of each year. Taking the next is a conditional UPDATE that
+    locks the year's row until the confirmation commits, so numbers are sequential and a
+    confirmation rolled back leaves no gap."""
+
+    year = models.PositiveSmallIntegerField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "receipt_counters"
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last}"
+
+    @classmethod
+    def next_number(cls, year: int) -> int:
+        if not cls.objects.filter(year=year).update(last=models.F("last") + 1):
+            try:
+                with transaction.atomic():  # the year's first receipt
+                    cls.objects.create(year=year, last=1)
+                    return 1
+            except IntegrityError:  # another confirmation made the row first
+                cls.objects.filter(year=year).update(last=models.F("last") + 1)
+        return cls.objects.values_list("last", flat=True).get(year=year)
 
 
 class WebhookEvent(models.Model):

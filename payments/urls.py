@@ -30,5 +30,6 @@ urlpatterns = [
     path("payments/<int:pk>/", views.payment_detail, name="detail-page"),
     path("payments/<int:pk>/cancelled/", views.payment_cancelled, name="cancelled"),
     path("payments/<int:pk>/cancel/", views.cancel_payment, name="cancel"),
+    path("payments/<int:pk>/receipt/", views.receipt, name="receipt"),
     path("subscription/", views.subscription, name="subscription-page"),
 ]

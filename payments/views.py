@@ -5,10 +5,11 @@ payments.services.start_purchase(). It changes no plan and no balance; only veri
 does (docs/rules.md, Only verified money grants tokens).
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -242,3 +243,29 @@ def cancel_payment(request: HttpRequest, pk: int) -> HttpResponse:
             % {"code": payment.reference_code},
         )
     return redirect("payments:subscription-page")
+
+
+# A receipt is for money that was confirmed; a refund later does not take it away.
+RECEIPTED = [Payment.Status.APPROVED, Payment.Status.REFUNDED]
+
+
+@login_required
+@require_GET
+def receipt(request: HttpRequest, pk: int) -> HttpResponse:
+    """/payments/<id>/receipt/: the printable receipt of the user's own confirmed payment
+    (others 404), in the page's language; a refunded one says so."""
+    payment = own_payment(request, pk)
+    if payment.status not in RECEIPTED or payment.decided_at is None:
+        raise Http404("no receipt: the payment was not confirmed")
+    payment.ensure_receipt_number()
+    with_labels(payment, plan_names())
+    seller = {
+        "name": settings.RECEIPT_SELLER_NAME,
+        "address_lines": [
+            line.strip()
+            for line in settings.RECEIPT_SELLER_ADDRESS.replace("\\n", "\n").splitlines()
+            if line.strip()
+        ],
+        "tax_id": settings.RECEIPT_SELLER_TAX_ID,
+    }
+    return render(request, "payments/receipt.html", {"payment": payment, "seller": seller})

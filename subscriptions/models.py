@@ -533,17 +533,25 @@ def plan_state_after_refund(state: dict, payment, *, tokens_taken: int) -> dict:
     return state
 
 
-def _end_of_period_paid_by(payment, replaced: dict) -> datetime | None:
-    """Where the billing cycle `payment` paid for ended, as `apply_payment` reckoned it
-    from the plan it replaced; None for a payment confirmed without a time."""
-    if payment.decided_at is None:
+def period_paid_by(payment, replaced: dict | None = None) -> tuple[datetime, datetime] | None:
+    """The billing cycle `payment` paid for, as `apply_payment` reckons it from the plan it
+    replaced (its snapshot): from the end of the same plan running at its confirmation,
+    else from the confirmation. None for a payment confirmed without a time or snapshot."""
+    if replaced is None and payment.previous_subscription:
+        replaced = parse_plan_state(payment.previous_subscription)
+    if payment.decided_at is None or replaced is None:
         return None
     running = replaced.get("expires_at")
     extended = (
         replaced.get("plan_type") == payment.to_plan and running and running > payment.decided_at
     )
     start = running if extended else payment.decided_at
-    return start + cycle_length(payment.billing_cycle)
+    return start, start + cycle_length(payment.billing_cycle)
+
+
+def _end_of_period_paid_by(payment, replaced: dict) -> datetime | None:
+    period = period_paid_by(payment, replaced)
+    return period[1] if period else None
 
 
 def send_low_balance_email(user: User, balance: int, limit: int) -> None:

@@ -77,7 +77,9 @@ class World:
         """The route's URL for this world's objects; a new id-taking route fails here."""
         if "<" not in route:
             return "/" + route
-        payment_routes = ["detail", "detail-page", "cancelled", "cancel", "approve", "reject"]
+        payment_routes = [
+            "detail", "detail-page", "cancelled", "cancel", "receipt", "approve", "reject",
+        ]  # fmt: skip
         ids = {
             "articles:detail": self.article.pk,
             "tokens:bonus": self.user.pk,
