@@ -332,6 +332,8 @@ class Payment(models.Model):
     def _refund_later_snapshots(self, *, tokens_taken: int) -> None:
         """The payments confirmed after this refunded one recorded plans that included it;
         take it out of them too. Called holding the user's row lock."""
+        if self.decided_at is None:
+            return  # a hand-made approved row: no time to tell later payments by
         later = (
             Payment.objects.select_for_update()
             .filter(

@@ -350,3 +350,15 @@ def test_refunds_in_any_order_never_leave_an_allowance_nobody_paid_for(bought, d
     subscription = subscription_of(user)
     assert state(user) == (10_000, 10_000, "free")
     assert (subscription.expires_at, subscription.plan_started_at) == (None, started)
+
+
+@pytest.mark.django_db
+def test_refund_of_an_approved_payment_without_a_decision_time_still_reverses_it():
+    """A row approved by hand in the database, with no decided_at."""
+    payment = approved()
+    Payment.objects.filter(pk=payment.pk).update(decided_at=None)
+    payment.refresh_from_db()
+
+    assert payment.refund() is True
+
+    assert state(payment.user) == (10_000, 10_000, "free")
