@@ -501,12 +501,12 @@ def plan_state_after_refund(state: dict, payment, *, tokens_taken: int) -> dict:
     - If `payment` set this state (its plan, with it as the subscription's payment) and
       nothing paid for time after its period: the plan it replaced is put back, with that
       plan's allowance and period (its snapshot).
-    - Otherwise a later payment or a renewal built on it. The allowance loses what the wallet gave
-      back, so "Used" (allowance − wallet) stays what was spent; the free plan's own
-      allowance is not made of paid tokens and stays. While the plan `payment` bought
-      still runs in the same period (bought again since, which extends it), the period
-      loses the billing cycle `payment` paid for. A plan started later, or another plan,
-      has a period of its own that `payment` did not pay for.
+    - Otherwise a later payment or a renewal built on it. The allowance loses what the
+      wallet gave back, so "Used" (allowance − wallet) stays what was spent; the free
+      plan's own allowance is not made of paid tokens and stays. While the plan `payment`
+      bought still runs in the same period (bought again or renewed since, which extends
+      it), the period loses the billing cycle `payment` paid for. A plan started later,
+      or another plan, has a period of its own that `payment` did not pay for.
 
     `Payment.refund()` applies it to the subscription (`revert_payment`) and to the
     snapshots of the payments confirmed after `payment`, which are states reached after it
@@ -518,8 +518,8 @@ def plan_state_after_refund(state: dict, payment, *, tokens_taken: int) -> dict:
         and payment.previous_subscription
     ):
         replaced = parse_plan_state(payment.previous_subscription)
-        paid_until = _end_of_period_paid_by(payment, replaced)
-        if paid_until is None or state["expires_at"] is None or state["expires_at"] <= paid_until:
+        paid = period_paid_by(payment, replaced)
+        if paid is None or state["expires_at"] is None or state["expires_at"] <= paid[1]:
             return replaced
     state = dict(state)
     if state["plan_type"] != FREE_PLAN:
@@ -547,11 +547,6 @@ def period_paid_by(payment, replaced: dict | None = None) -> tuple[datetime, dat
     )
     start = running if extended else payment.decided_at
     return start, start + cycle_length(payment.billing_cycle)
-
-
-def _end_of_period_paid_by(payment, replaced: dict) -> datetime | None:
-    period = period_paid_by(payment, replaced)
-    return period[1] if period else None
 
 
 def send_low_balance_email(user: User, balance: int, limit: int) -> None:
