@@ -27,17 +27,28 @@ from payments.models import Payment
 from payments.tests.factories import PaymentFactory
 from tokens.models import LedgerEntry, TokenHold, TokenUsage
 from tokens.wallet import Wallet
-from volx.tests.faults import StatementLog, database_rows, learn_statements, run_logged
+from volx.tests.faults import (
+    StatementLog,
+    database_rows,
+    learn_statements,
+    run_logged,
+    seed_receipt_counter,
+)
 
 pytestmark = [pytest.mark.locks, pytest.mark.django_db(transaction=True)]
 
 # Statements per request: the connection is a persistent one (CONN_MAX_AGE), already set
 # up, and the outermost transactions have no savepoint statements. Beginning and ending
 # a transaction are client calls (autocommit off, COMMIT), not statements.
-APPROVAL_STATEMENTS = 26
+APPROVAL_STATEMENTS = 28  # with the receipt number: its counter's UPDATE and read
 # auth; the hold's UPDATE, hold INSERT, balance read and ledger INSERT; the claim and usage row
 AI_ACTION_STATEMENTS = 7
 TEXT = "Volx writes SEO titles. Volx writes meta descriptions for long articles."
+
+
+@pytest.fixture(autouse=True)
+def _receipt_counter_of_this_year(transactional_db):
+    seed_receipt_counter()
 
 
 @pytest.fixture(autouse=True)

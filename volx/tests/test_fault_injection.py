@@ -28,6 +28,7 @@ from volx.tests.faults import (
     database_rows,
     learn_statements,
     run_logged,
+    seed_receipt_counter,
 )
 
 pytestmark = pytest.mark.django_db
@@ -39,8 +40,10 @@ pytestmark = pytest.mark.django_db
 # hold INSERT, the read and the ledger INSERT; a settlement claims the hold and writes
 # the usage row.
 GRANT_QUERIES, HOLD_QUERIES, SETTLE_QUERIES = 3, 4, 2
-APPROVAL_STATEMENTS = 25 + GRANT_QUERIES  # auth, load, Payment.confirm() (1 transaction), …
-WEBHOOK_STATEMENTS = 35 + GRANT_QUERIES  # store the event (1 transaction), process it (1)
+# A confirmation numbers its receipt: the UPDATE of the year's counter and its read.
+RECEIPT_QUERIES = 2
+APPROVAL_STATEMENTS = 25 + GRANT_QUERIES + RECEIPT_QUERIES  # auth, load, Payment.confirm() …
+WEBHOOK_STATEMENTS = 35 + GRANT_QUERIES + RECEIPT_QUERIES  # store the event, process it
 # auth, then hold and settlement: each one transaction, its savepoint and release here
 AI_ACTION_STATEMENTS = 1 + (2 + HOLD_QUERIES) + (2 + SETTLE_QUERIES)
 TEXT = "Volx writes SEO titles. Volx writes meta descriptions for long articles."
@@ -53,6 +56,11 @@ def _throttles_count_in_memory(settings):
     they add a cache read and write to every API request, whose number also depends on
     what earlier tests left in that table (a cull). A fault there precedes the work."""
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+@pytest.fixture(autouse=True)
+def _receipt_counter_of_this_year(db):
+    seed_receipt_counter()
 
 
 def fault_points(count: int) -> list:
