@@ -8,7 +8,12 @@ from accounts.api import MeSerializer, me_payload
 from payments.gateways import GatewayError
 from payments.methods import bank_details, missing_settings
 from payments.models import NotApprovedByHand, Payment, PaymentAlreadyDecided, PaymentPending
-from payments.services import start_purchase
+from payments.services import (
+    AutoRenewUnavailable,
+    set_auto_renew,
+    start_purchase,
+    stripe_subscription_of,
+)
 from subscriptions.models import BillingCycle, Plan, UserSubscription
 from volx.api import ErrorSerializer, IsAdmin
 from volx.idempotency import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
@@ -197,3 +202,80 @@ class RejectPaymentView(APIView):
         except PaymentAlreadyDecided as error:
             return decided(error.payment)
         return Response({"payment": PaymentSerializer(payment).data})
+
+
+# --- the subscription ------------------------------------------------------------------
+# Here rather than in subscriptions: turning auto-renew off reaches the Stripe
+# subscription, which the payments know (payments.services.set_auto_renew).
+
+
+class SubscriptionSerializer(serializers.Serializer):
+    plan_type = serializers.CharField()
+    plan_name = serializers.CharField()
+    tokens_limit = serializers.IntegerField(help_text="The allowance of the plan period.")
+    articles_limit = serializers.IntegerField()
+    billing_cycle = serializers.CharField()
+    period_start = serializers.DateTimeField(help_text="When the current plan period began.")
+    period_end = serializers.DateTimeField(
+        allow_null=True, help_text="When the paid plan ends; null on the free plan."
+    )
+    auto_renew = serializers.BooleanField()
+    can_auto_renew = serializers.BooleanField(
+        help_text="A Stripe subscription bills the plan, so auto-renew can be turned on."
+    )
+    payment_method = serializers.CharField()
+
+
+def subscription_payload(subscription: UserSubscription) -> dict:
+    plan = Plan.objects.filter(slug=subscription.plan_type).first()
+    return SubscriptionSerializer(
+        {
+            "plan_type": subscription.plan_type,
+            "plan_name": plan.name if plan else subscription.plan_type,
+            "tokens_limit": subscription.tokens_limit,
+            "articles_limit": subscription.articles_limit,
+            "billing_cycle": subscription.billing_cycle,
+            "period_start": subscription.period_start(),
+            "period_end": subscription.expires_at,
+            "auto_renew": subscription.auto_renew,
+            "can_auto_renew": bool(stripe_subscription_of(subscription)),
+            "payment_method": subscription.payment_method,
+        }
+    ).data
+
+
+class AutoRenewSerializer(serializers.Serializer):
+    auto_renew = serializers.BooleanField()
+
+
+class SubscriptionView(APIView):
+    """GET /api/subscription: the user's plan and period. PATCH changes `auto_renew` only."""
+
+    http_method_names = ["get", "patch", "options"]
+
+    @extend_schema(responses={200: SubscriptionSerializer})
+    def get(self, request):
+        return Response(subscription_payload(UserSubscription.of_user(request.user)))
+
+    @extend_schema(
+        request=AutoRenewSerializer,
+        responses={200: SubscriptionSerializer, 400: ErrorSerializer, 502: ErrorSerializer},
+    )
+    def patch(self, request):
+        data = request.data
+        if not hasattr(data, "keys"):
+            return Response({"error": 'Send an object: {"auto_renew": true|false}.'}, status=400)
+        if others := sorted(set(data.keys()) - {"auto_renew"}):
+            return Response(
+                {"error": f"Only auto_renew can be changed, not {', '.join(others)[:200]}."},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        serializer = AutoRenewSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            subscription = set_auto_renew(request.user, serializer.validated_data["auto_renew"])
+        except AutoRenewUnavailable as error:
+            return Response({"error": str(error)}, status=status.HTTP_400_BAD_REQUEST)
+        except GatewayError as error:
+            return Response({"error": f"stripe: {error}"}, status=status.HTTP_502_BAD_GATEWAY)
+        return Response(subscription_payload(subscription))

@@ -2,12 +2,20 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from payments.signals import payment_confirmed, payment_refunded
-from subscriptions.models import BillingCycle, Plan, UserSubscription
+from subscriptions.models import (
+    BillingCycle,
+    Plan,
+    UserSubscription,
+    parse_plan_state,
+    period_paid_by,
+    plan_state_after_refund,
+    serialize_plan_state,
+)
 from tokens import references
 from tokens.models import LedgerEntry
 from tokens.wallet import Wallet
@@ -144,6 +152,12 @@ class Payment(models.Model):
     granted_tokens = models.IntegerField(default=0)
     previous_subscription = models.JSONField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
+    # Set at confirmation: the billing cycle it paid for, and its receipt's number, the
+    # year's next (ReceiptCounter), shown as receipt_number.
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    receipt_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    receipt_sequence = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -155,6 +169,11 @@ class Payment(models.Model):
         indexes = [
             models.Index(fields=["user", "created_at"], name="payments_user_created_idx"),
             models.Index(fields=["status", "method", "created_at"], name="payments_status_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["receipt_year", "receipt_sequence"], name="payments_receipt_number_unique"
+            )
         ]
 
     def __str__(self) -> str:
@@ -195,6 +214,30 @@ class Payment(models.Model):
     def ledger_key(self) -> str:
         return references.payment(self.pk)
 
+    @property
+    def receipt_number(self) -> str:
+        """ "2026-000042": the year's 42nd confirmed payment; "" before the confirmation."""
+        if self.receipt_sequence is None:
+            return ""
+        return f"{self.receipt_year}-{self.receipt_sequence:06d}"
+
+    @retry_transaction
+    def ensure_receipt_number(self) -> str:
+        """The receipt number of a confirmed payment, given now to one confirmed before
+        receipts were numbered (the next of its confirmation's year)."""
+        if self.receipt_sequence is None and self.decided_at is not None:
+            Wallet(self.user_id).lock()  # lock order: the user row, the payment, the counter
+            payment = Payment.objects.select_for_update().get(pk=self.pk)
+            if payment.receipt_sequence is None:
+                payment._number_receipt()
+                payment.save(update_fields=["receipt_year", "receipt_sequence"])
+            self.refresh_from_db()
+        return self.receipt_number
+
+    def _number_receipt(self) -> None:
+        self.receipt_year = self.decided_at.year
+        self.receipt_sequence = ReceiptCounter.next_number(self.receipt_year)
+
     @retry_transaction
     def confirm(self, *, by=None, transaction_id: str = "") -> None:
         """Verified money: pending → approved, the plan change and its grant, exactly once.
@@ -222,6 +265,8 @@ class Payment(models.Model):
         if grant is None and payment.plan.tokens > 0:
             raise PlanNotGranted(payment)
         payment.granted_tokens = grant.delta if grant else 0
+        payment.period_start, payment.period_end = period_paid_by(payment) or (None, None)
+        payment._number_receipt()  # last: the counter row is locked last, after the plan's
         payment.save()
         self.refresh_from_db()
 
@@ -247,8 +292,10 @@ class Payment(models.Model):
 
     @retry_transaction
     def refund(self, *, reason: str = "") -> bool:
-        """Reverse the grant (never below 0) and put the plan back (docs/rules.md, Refund).
-        Idempotent.
+        """Reverse the grant (never below 0) and take the payment out of the plan: its
+        allowance and its period, or the plan it replaced put back, by one rule for every
+        method and every payment, the latest or one a later payment built on
+        (`plan_state_after_refund`; docs/rules.md, Refund). Idempotent.
 
         A refund that arrives before the confirmation (providers do not promise an order)
         marks the pending payment refunded, so the later confirmation grants nothing and
@@ -264,20 +311,47 @@ class Payment(models.Model):
         payment.reason = reason[:255]
         payment.save(update_fields=["status", "refunded_at", "reason", "updated_at"])
         if was_approved:
+            taken = 0
             if payment.granted_tokens > 0:
-                Wallet(self.user_id).debit_up_to(
+                reversal = Wallet(self.user_id).debit_up_to(
                     payment.granted_tokens,
                     kind=LedgerEntry.Kind.REFUND,
                     reference=payment.ledger_key,
                     idempotency_key=references.refund(payment.pk),
                     note=f"refund of {payment.reference_code}",
                 )
-            payment_refunded.send(sender=Payment, payment=payment)
+                taken = -reversal.delta
+            # The plan without this payment, by one rule (plan_state_after_refund): the
+            # subscription now, in the subscriptions app, and the plans that the payments
+            # confirmed after it would put back if they were refunded in their turn.
+            payment_refunded.send(sender=Payment, payment=payment, tokens_taken=taken)
+            payment._refund_later_snapshots(tokens_taken=taken)
         self.refresh_from_db()
         return True
 
+    def _refund_later_snapshots(self, *, tokens_taken: int) -> None:
+        """The payments confirmed after this refunded one recorded plans that included it;
+        take it out of them too. Called holding the user's row lock."""
+        if self.decided_at is None:
+            return  # a hand-made approved row: no time to tell later payments by
+        later = (
+            Payment.objects.select_for_update()
+            .filter(
+                user_id=self.user_id, status=self.Status.APPROVED, decided_at__gt=self.decided_at
+            )
+            .exclude(previous_subscription=None)
+            .order_by("pk")
+        )
+        for payment in later:
+            state = parse_plan_state(payment.previous_subscription)
+            state = plan_state_after_refund(state, self, tokens_taken=tokens_taken)
+            payment.previous_subscription = serialize_plan_state(state)
+            payment.save(update_fields=["previous_subscription", "updated_at"])
+
     def flag_for_review(self, reason: str) -> None:
-        """The provider reported something that does not match: keep pending, grant nothing."""
+        """The provider reported money that is not this payment's (`money_mismatch`): the
+        status stays as it is, nothing is granted or taken back, and a person looks at it
+        (the admin's "needs review" filter)."""
         Payment.objects.filter(pk=self.pk).update(
             needs_review=True, reason=reason[:255], updated_at=timezone.now()
         )
@@ -288,6 +362,32 @@ class Payment(models.Model):
         if payment.status != self.Status.PENDING:
             raise PaymentAlreadyDecided(payment)
         return payment
+
+
+class ReceiptCounter(models.Model):
+    """The last receipt number of each year. Taking the next is a conditional UPDATE that
+    locks the year's row until the confirmation commits, so numbers are sequential and a
+    confirmation rolled back leaves no gap."""
+
+    year = models.PositiveSmallIntegerField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "receipt_counters"
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last}"
+
+    @classmethod
+    def next_number(cls, year: int) -> int:
+        if not cls.objects.filter(year=year).update(last=models.F("last") + 1):
+            try:
+                with transaction.atomic():  # the year's first receipt
+                    cls.objects.create(year=year, last=1)
+                    return 1
+            except IntegrityError:  # another confirmation made the row first
+                cls.objects.filter(year=year).update(last=models.F("last") + 1)
+        return cls.objects.values_list("last", flat=True).get(year=year)
 
 
 class WebhookEvent(models.Model):

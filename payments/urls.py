@@ -6,6 +6,7 @@ app_name = "payments"
 
 urlpatterns = [
     path("api/auth/upgrade-plan", api.UpgradePlanView.as_view(), name="upgrade-plan"),
+    path("api/subscription", api.SubscriptionView.as_view(), name="subscription"),
     path("api/payments", api.PaymentListView.as_view(), name="list"),
     path("api/payments/<int:pk>", api.PaymentDetailView.as_view(), name="detail"),
     path("api/admin/payments/<int:pk>/approve", api.ApprovePaymentView.as_view(), name="approve"),
@@ -28,4 +29,7 @@ urlpatterns = [
     path("payments/", views.payment_list, name="list-page"),
     path("payments/<int:pk>/", views.payment_detail, name="detail-page"),
     path("payments/<int:pk>/cancelled/", views.payment_cancelled, name="cancelled"),
+    path("payments/<int:pk>/cancel/", views.cancel_payment, name="cancel"),
+    path("payments/<int:pk>/receipt/", views.receipt, name="receipt"),
+    path("subscription/", views.subscription, name="subscription-page"),
 ]

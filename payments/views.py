@@ -5,19 +5,26 @@ payments.services.start_purchase(). It changes no plan and no balance; only veri
 does (docs/rules.md, Only verified money grants tokens).
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from payments.forms import UpgradeForm
 from payments.gateways import GatewayError
 from payments.methods import REQUIRED_SETTINGS, bank_details, configured_methods, missing_settings
-from payments.models import Payment, PaymentPending
-from payments.services import start_purchase
+from payments.models import Payment, PaymentAlreadyDecided, PaymentPending
+from payments.services import (
+    AutoRenewUnavailable,
+    cancel_pending,
+    set_auto_renew,
+    start_purchase,
+    stripe_subscription_of,
+)
 from subscriptions.models import Plan, TokensOnPlanChange, UserSubscription
 from tokens.wallet import Wallet
 
@@ -154,3 +161,111 @@ def payment_cancelled(request: HttpRequest, pk: int) -> HttpResponse:
     """Where Stripe's cancel_url and the PayPal cancel view send the buyer."""
     payment = with_labels(own_payment(request, pk), plan_names())
     return render(request, "payments/cancelled.html", {"payment": payment})
+
+
+# Shown on the subscription page; the payments page has them all.
+SUBSCRIPTION_HISTORY = 10
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def subscription(request: HttpRequest) -> HttpResponse:
+    """/subscription/: the plan, its allowance and period, auto-renew on/off (the POST), and
+    the latest payments with a cancel button on a pending one (SPEC §13). Here rather than
+    in subscriptions: auto-renew reaches the Stripe subscription, which the payments know."""
+    if request.method == "POST":
+        choice = request.POST.get("auto_renew")
+        if choice not in ("on", "off"):
+            messages.error(request, _("Choose whether the plan renews."))
+        else:
+            _set_auto_renew(request, choice == "on")
+        return redirect("payments:subscription-page")
+    current = UserSubscription.of_user(request.user)
+    names = plan_names()
+    history = [
+        with_labels(p, names)
+        for p in Payment.objects.filter(user=request.user)[:SUBSCRIPTION_HISTORY]
+    ]
+    context = {
+        "subscription": current,
+        "plan_name": _(names.get(current.plan_type, current.plan_type)),
+        "period_start": current.period_start(),
+        "can_auto_renew": bool(stripe_subscription_of(current)),
+        "payments": history,
+        "more_payments": Payment.objects.filter(user=request.user).count() > SUBSCRIPTION_HISTORY,
+    }
+    return render(request, "payments/subscription.html", context)
+
+
+def _set_auto_renew(request: HttpRequest, renew: bool) -> None:
+    try:
+        set_auto_renew(request.user, renew)
+    except AutoRenewUnavailable:
+        messages.error(
+            request,
+            _(
+                "Auto-renew needs a card subscription. A plan paid by bank transfer or PayPal "
+                "is renewed by buying it again."
+            ),
+        )
+    except GatewayError:
+        messages.error(
+            request, _("The card provider could not be reached; nothing changed. Try again.")
+        )
+    else:
+        if renew:
+            messages.success(
+                request, _("Auto-renew is on: the plan renews at the end of the period.")
+            )
+        else:
+            messages.success(
+                request, _("Auto-renew is off: the plan ends with the period you paid for.")
+            )
+
+
+@login_required
+@require_POST
+def cancel_payment(request: HttpRequest, pk: int) -> HttpResponse:
+    """The cancel button of a pending payment (the subscription page)."""
+    payment = own_payment(request, pk)
+    try:
+        cancel_pending(payment)
+    except PaymentAlreadyDecided:
+        messages.info(request, _("This payment is no longer pending; nothing changed."))
+    except GatewayError:
+        messages.error(
+            request, _("The card provider could not be reached; nothing changed. Try again.")
+        )
+    else:
+        messages.success(
+            request,
+            _("Payment %(code)s cancelled. You were not charged.")
+            % {"code": payment.reference_code},
+        )
+    return redirect("payments:subscription-page")
+
+
+# A receipt is for money that was confirmed; a refund later does not take it away.
+RECEIPTED = [Payment.Status.APPROVED, Payment.Status.REFUNDED]
+
+
+@login_required
+@require_GET
+def receipt(request: HttpRequest, pk: int) -> HttpResponse:
+    """/payments/<id>/receipt/: the printable receipt of the user's own confirmed payment
+    (others 404), in the page's language; a refunded one says so."""
+    payment = own_payment(request, pk)
+    if payment.status not in RECEIPTED or payment.decided_at is None:
+        raise Http404("no receipt: the payment was not confirmed")
+    payment.ensure_receipt_number()
+    with_labels(payment, plan_names())
+    seller = {
+        "name": settings.RECEIPT_SELLER_NAME,
+        "address_lines": [
+            line.strip()
+            for line in settings.RECEIPT_SELLER_ADDRESS.replace("\\n", "\n").splitlines()
+            if line.strip()
+        ],
+        "tax_id": settings.RECEIPT_SELLER_TAX_ID,
+    }
+    return render(request, "payments/receipt.html", {"payment": payment, "seller": seller})

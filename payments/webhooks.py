@@ -5,13 +5,14 @@ is the HTTP side: verify, store the event under its unique id, process it once.
 """
 
 import logging
+import secrets
 from collections.abc import Callable
 from contextlib import suppress
 
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -175,8 +176,16 @@ def paypal_return(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def paypal_cancel(request: HttpRequest) -> HttpResponse:
-    """PayPal's cancel_url: the buyer gave up, so the pending payment is cancelled."""
+    """PayPal's cancel_url: the buyer gave up, so the pending payment is cancelled.
+
+    Only with the token PayPal adds to it, the approval URL's: the payment id alone is in
+    any link another site shows the buyer, which would cancel what they are paying.
+    """
     payment = _own_paypal_payment(request)
+    expected = paypal_gateway.checkout_token(payment)
+    given = request.GET.get("token", "").encode()  # bytes: compare_digest refuses non-ASCII str
+    if not expected or not secrets.compare_digest(given, expected.encode()):
+        return render(request, "payments/cancel_refused.html", {"payment": payment}, status=400)
     with suppress(PaymentAlreadyDecided):
         payment.reject(reason="cancelled at PayPal", status=Payment.Status.CANCELLED)
     return redirect(f"/payments/{payment.pk}/cancelled/")

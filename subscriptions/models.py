@@ -339,21 +339,24 @@ class UserSubscription(models.Model):
     ]  # fmt: skip
     SNAPSHOT_TIMES = ["expires_at", "plan_started_at"]
 
+    def plan_state(self) -> dict:
+        """The plan fields as they are now (what `plan_state_after_refund` works on)."""
+        return {field: getattr(self, field) for field in self.SNAPSHOT_FIELDS}
+
     def snapshot(self) -> dict:
-        """The plan fields as they are now, for a refund to put back."""
-        data = {field: getattr(self, field) for field in self.SNAPSHOT_FIELDS}
-        for field in self.SNAPSHOT_TIMES:
-            data[field] = data[field].isoformat() if data[field] else None
-        return data
+        """The plan fields as they are now, as JSON, for a refund to put back."""
+        return serialize_plan_state(self.plan_state())
 
     def apply_payment(self, payment) -> None:
         """A confirmed payment (docs/rules.md, Paid plan change): its plan, its grant, its
         billing period.
 
-        An unexpired period of the same plan is extended rather than restarted.
+        An unexpired period of the same plan is extended rather than restarted. The period
+        is reckoned from the payment's confirmation time (`decided_at`), so that a refund
+        can tell which plan periods the payment paid for (`plan_state_after_refund`).
         """
         plan = Plan.objects.get(slug=payment.to_plan)
-        now = timezone.now()
+        now = payment.decided_at or timezone.now()
         same_plan_running = (
             self.plan_type == plan.slug and self.expires_at and self.expires_at > now
         )
@@ -370,25 +373,18 @@ class UserSubscription(models.Model):
             payment_id=str(payment.pk),
         )
 
-    def revert_payment(self, payment) -> None:
-        """If `payment` set the current plan, restore the one it replaced (docs/rules.md,
-        Refund).
-
-        A later payment that has since replaced the plan is left alone; only the refunded
-        payment's tokens are taken back (by the payment, through the wallet).
-        """
+    def revert_payment(self, payment, *, tokens_taken: int) -> None:
+        """`payment` was refunded and the wallet gave back `tokens_taken`: the plan without
+        it (docs/rules.md, Refund, by `plan_state_after_refund`)."""
         locked = type(self).objects.select_for_update().get(pk=self.pk)
-        if locked.payment_id != str(payment.pk) or not payment.previous_subscription:
+        before = locked.plan_state()
+        after = plan_state_after_refund(before, payment, tokens_taken=tokens_taken)
+        changed = [field for field, value in after.items() if before.get(field) != value]
+        if not changed:
             return
-        previous = dict(payment.previous_subscription)
-        for field in self.SNAPSHOT_TIMES:
-            if field in previous:  # snapshots taken before plan_started_at existed lack it
-                previous[field] = parse_datetime(previous[field] or "") or None
-        if previous.get("plan_started_at") is None:
-            previous.pop("plan_started_at", None)
-        for field, value in previous.items():
-            setattr(locked, field, value)
-        locked.save(update_fields=[*previous, "updated_at"])
+        for field in changed:
+            setattr(locked, field, after[field])
+        locked.save(update_fields=[*changed, "updated_at"])
         self.refresh_from_db()
 
     def renew(self, *, reference: str, idempotency_key: str) -> bool:
@@ -473,6 +469,84 @@ class UserSubscription(models.Model):
             return False  # another host holds this user: it handles the expiry
         subscription = cls.objects.get(pk=pk)
         return subscription.expire(now=now, policy=settings.EXPIRED_TOKENS_POLICY)
+
+
+def serialize_plan_state(state: dict) -> dict:
+    """A plan state as JSON (a payment's `previous_subscription`)."""
+    data = dict(state)
+    for field in UserSubscription.SNAPSHOT_TIMES:
+        if field in data:
+            data[field] = data[field].isoformat() if data[field] else None
+    return data
+
+
+def parse_plan_state(data: dict) -> dict:
+    """A payment's `previous_subscription` as a plan state. Snapshots taken before
+    `plan_started_at` existed lack it, and leave the subscription's own alone."""
+    state = dict(data)
+    for field in UserSubscription.SNAPSHOT_TIMES:
+        if field in state:
+            state[field] = parse_datetime(state[field] or "") or None
+    if state.get("plan_started_at") is None:
+        state.pop("plan_started_at", None)
+    return state
+
+
+def plan_state_after_refund(state: dict, payment, *, tokens_taken: int) -> dict:
+    """The plan state `state`, reached after `payment` was confirmed, without `payment`:
+    the one rule for every refund, whatever the method and whichever payment is refunded
+    (docs/rules.md, Refund). The wallet has given back `tokens_taken` (up to the grant,
+    never below 0).
+
+    - If `payment` set this state (its plan, with it as the subscription's payment) and
+      nothing paid for time after its period: the plan it replaced is put back, with that
+      plan's allowance and period (its snapshot).
+    - Otherwise a later payment or a renewal built on it. The allowance loses what the
+      wallet gave back, so "Used" (allowance − wallet) stays what was spent; the free
+      plan's own allowance is not made of paid tokens and stays. While the plan `payment`
+      bought still runs in the same period (bought again or renewed since, which extends
+      it), the period loses the billing cycle `payment` paid for. A plan started later,
+      or another plan, has a period of its own that `payment` did not pay for.
+
+    `Payment.refund()` applies it to the subscription (`revert_payment`) and to the
+    snapshots of the payments confirmed after `payment`, which are states reached after it
+    too: a later refund of one of those then puts back a plan without `payment` in it.
+    """
+    if (
+        state.get("payment_id") == str(payment.pk)
+        and state.get("plan_type") == payment.to_plan
+        and payment.previous_subscription
+    ):
+        replaced = parse_plan_state(payment.previous_subscription)
+        paid = period_paid_by(payment, replaced)
+        if paid is None or state["expires_at"] is None or state["expires_at"] <= paid[1]:
+            return replaced
+    state = dict(state)
+    if state["plan_type"] != FREE_PLAN:
+        state["tokens_limit"] = max(0, state["tokens_limit"] - tokens_taken)
+    started = state.get("plan_started_at")
+    same_period = state["plan_type"] == payment.to_plan and (
+        started is None or payment.decided_at is None or started <= payment.decided_at
+    )
+    if same_period and state["expires_at"]:
+        state["expires_at"] -= cycle_length(payment.billing_cycle)
+    return state
+
+
+def period_paid_by(payment, replaced: dict | None = None) -> tuple[datetime, datetime] | None:
+    """The billing cycle `payment` paid for, as `apply_payment` reckons it from the plan it
+    replaced (its snapshot): from the end of the same plan running at its confirmation,
+    else from the confirmation. None for a payment confirmed without a time or snapshot."""
+    if replaced is None and payment.previous_subscription:
+        replaced = parse_plan_state(payment.previous_subscription)
+    if payment.decided_at is None or replaced is None:
+        return None
+    running = replaced.get("expires_at")
+    extended = (
+        replaced.get("plan_type") == payment.to_plan and running and running > payment.decided_at
+    )
+    start = running if extended else payment.decided_at
+    return start, start + cycle_length(payment.billing_cycle)
 
 
 def send_low_balance_email(user: User, balance: int, limit: int) -> None:

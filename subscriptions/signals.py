@@ -20,10 +20,11 @@ def apply_paid_plan(sender, payment, **kwargs):
 
 
 @receiver(payment_refunded, dispatch_uid="subscriptions.revert_refunded_plan")
-def revert_refunded_plan(sender, payment, **kwargs):
+def revert_refunded_plan(sender, payment, tokens_taken, **kwargs):
     from subscriptions.models import UserSubscription
 
-    UserSubscription.objects.get(user_id=payment.user_id).revert_payment(payment)
+    subscription = UserSubscription.objects.get(user_id=payment.user_id)
+    subscription.revert_payment(payment, tokens_taken=tokens_taken)
 
 
 @receiver(balance_lowered, dispatch_uid="subscriptions.notice_low_balance")

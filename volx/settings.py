@@ -263,6 +263,10 @@ PAYPAL_CLIENT_ID = env.str("PAYPAL_CLIENT_ID", default="")
 PAYPAL_CLIENT_SECRET = env.str("PAYPAL_CLIENT_SECRET", default="")
 PAYPAL_WEBHOOK_ID = env.str("PAYPAL_WEBHOOK_ID", default="")
 PAYPAL_API_BASE = env.str("PAYPAL_API_BASE", default="")  # tests: a local fake PayPal
+# The seller on every receipt (/payments/<id>/receipt/).
+RECEIPT_SELLER_NAME = env.str("RECEIPT_SELLER_NAME", default="Volx")
+RECEIPT_SELLER_ADDRESS = env.str("RECEIPT_SELLER_ADDRESS", default="")
+RECEIPT_SELLER_TAX_ID = env.str("RECEIPT_SELLER_TAX_ID", default="")
 
 # --- AI actions (docs/rules.md, Charging for AI actions) --------------------------
 # "local": the offline extractive engine (no network, deterministic); "openai": any

@@ -28,6 +28,23 @@ class IgnoredEvent(Exception):
 UNGRANTED = {Payment.Status.REJECTED, Payment.Status.FAILED, Payment.Status.CANCELLED}
 
 
+def money_mismatch(payment: Payment, *, amount: Decimal, currency: str, source: str) -> str | None:
+    """Why `amount` `currency`, reported by `source`, is not `payment`'s money; None when it is.
+
+    The one test of every amount a provider reports for a payment: the checkout or sale that
+    pays it, a renewal invoice of the subscription it bought, a refund of it. Anything but
+    the payment's own amount in its own currency grants nothing and takes nothing back: the
+    payment is flagged for review with this reason (docs/rules.md, Only verified money
+    grants tokens).
+    """
+    if amount == payment.amount and currency.upper() == payment.currency.upper():
+        return None
+    return (
+        f"{source} reported {amount} {currency.upper()}, "
+        f"expected {payment.amount} {payment.currency}"
+    )
+
+
 @retry_transaction
 def settle(
     payment: Payment, *, amount: Decimal, currency: str, transaction_id: str, source: str
@@ -35,21 +52,19 @@ def settle(
     """A verified provider report that `amount` `currency` was paid for `payment`.
 
     Confirms the payment (its grant, exactly once) when amount and currency are the
-    payment's, and returns True if this call confirmed it. A mismatch is flagged for review
-    and grants nothing. A payment that is already decided is left alone, unless it was
-    rejected, failed or cancelled: then money was taken without a grant and a person has
-    to look at it.
+    payment's (`money_mismatch`), and returns True if this call confirmed it. A mismatch is
+    flagged for review and grants nothing. A payment that is already decided is left alone,
+    unless it was rejected, failed or cancelled: then money was taken without a grant and a
+    person has to look at it.
     """
     paid = f"{amount} {currency.upper()}"
     # The user row first, as Payment.confirm() takes it: flagging writes the payment row,
     # and taking the two locks in the other order could deadlock with a confirmation.
     Wallet(payment.user_id).lock()
     payment.refresh_from_db()
-    if amount != payment.amount or currency.upper() != payment.currency.upper():
+    if mismatch := money_mismatch(payment, amount=amount, currency=currency, source=source):
         if payment.status == Payment.Status.PENDING:
-            payment.flag_for_review(
-                f"{source} reported {paid}, expected {payment.amount} {payment.currency}"
-            )
+            payment.flag_for_review(mismatch)
         return False
     try:
         payment.confirm(transaction_id=transaction_id)

@@ -4,10 +4,13 @@ The only module that imports paypalrestsdk (deprecated by PayPal), so that PayPa
 SDK can replace it here without touching the views.
 """
 
+import functools
 import json
+import threading
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import paypalrestsdk
 import requests
@@ -18,6 +21,7 @@ from payments.gateways import (
     GatewayError,
     IgnoredEvent,
     UnverifiedEvent,
+    money_mismatch,
     record_references,
     settle,
 )
@@ -37,23 +41,59 @@ SIGNATURE_HEADERS = [
 SDK_ERRORS = (paypal_errors.ConnectionError, requests.RequestException, ValueError)
 
 
+# PayPal's access tokens live about 9 hours and it rate-limits requests for new ones. Each
+# process keeps one per configuration (`_api_for`) and asks for the next this long before
+# the current one expires, so that no request leaves with a token about to lapse.
+TOKEN_RENEWAL_MARGIN = 300  # seconds
+
+
 class _Api(paypalrestsdk.Api):
+    def __init__(self, options: dict) -> None:
+        super().__init__(options)
+        # One client serves the process's threads (the ASGI server's sync workers too).
+        self._token_lock = threading.Lock()
+
     # The SDK calls requests without a timeout: a PayPal that does not answer would hold
     # the worker forever.
     def http_call(self, url, method, **kwargs):
         kwargs.setdefault("timeout", TIMEOUT)
         return super().http_call(url, method, **kwargs)
 
+    def get_token_hash(self, authorization_code=None, refresh_token=None, headers=None):
+        """The SDK's cached client-credentials token, asked for by one thread at a time."""
+        if authorization_code or refresh_token:
+            return super().get_token_hash(authorization_code, refresh_token, headers)
+        with self._token_lock:
+            self.validate_token_hash()
+            token = self.token_hash  # the SDK forgets it on a 401: keep the one checked
+            return token if token is not None else super().get_token_hash(headers=headers)
+
+    def validate_token_hash(self) -> None:
+        """Forget the token TOKEN_RENEWAL_MARGIN before it expires (the SDK waits until
+        the second it does)."""
+        lifetime = (self.token_hash or {}).get("expires_in")
+        if self.token_request_at and lifetime is not None:
+            age = (datetime.now() - self.token_request_at).total_seconds()
+            if age > lifetime - TOKEN_RENEWAL_MARGIN:
+                self.token_hash = None
+
 
 def _api() -> _Api:
-    """A client per call: the SDK's default one is a global configured from os.environ."""
-    options = {
-        "mode": settings.PAYPAL_MODE,
-        "client_id": settings.PAYPAL_CLIENT_ID,
-        "client_secret": settings.PAYPAL_CLIENT_SECRET,
-    }
-    if settings.PAYPAL_API_BASE:
-        options["endpoint"] = settings.PAYPAL_API_BASE.rstrip("/")  # OAuth follows it
+    """The process's client for the configured account: the SDK's default one is a global
+    configured from os.environ, and a client per call asked PayPal for a token per call."""
+    return _api_for(
+        settings.PAYPAL_MODE,
+        settings.PAYPAL_CLIENT_ID,
+        settings.PAYPAL_CLIENT_SECRET,
+        settings.PAYPAL_API_BASE.rstrip("/"),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _api_for(mode: str, client_id: str, client_secret: str, endpoint: str) -> _Api:
+    options = {"mode": mode, "client_id": client_id, "client_secret": client_secret}
+    if endpoint:
+        options["endpoint"] = endpoint  # OAuth follows it
     return _Api(options)
 
 
@@ -99,6 +139,16 @@ def start_checkout(payment: Payment) -> str:
     payment.checkout_url = approval_url
     payment.save(update_fields=["provider_reference", "checkout_url", "updated_at"])
     return approval_url
+
+
+def checkout_token(payment: Payment) -> str:
+    """The token of the approval URL PayPal answered for `payment` ("" without one).
+
+    PayPal adds the same token to the cancel_url when the buyer gives up: only a buyer who
+    was at PayPal for this payment has it, a link on another site does not.
+    """
+    query = parse_qs(urlsplit(payment.checkout_url).query)
+    return (query.get("token") or [""])[0]
 
 
 def execute(payment: Payment, *, paypal_payment_id: str, payer_id: str) -> None:
@@ -233,13 +283,15 @@ def _sale_refunded(refund: dict) -> None:
         raise IgnoredEvent(f"no payment for PayPal sale {sale_id} (refund {refund.get('id')})")
     Wallet(payment.user_id).lock()  # lock order: the user row before the payment's
     refunded = abs(Decimal(refund["amount"]["total"]))  # PayPal may send it negative
-    if refunded >= payment.amount:
-        payment.refund(reason=f"PayPal refunded sale {sale_id}")
+    source = f"PayPal refund {refund.get('id')} of sale {sale_id}"
+    currency = refund["amount"].get("currency") or ""
+    # A refund reverses a whole grant (docs/rules.md, Refund): only the payment's own amount
+    # in its own currency. What a partial refund, or one in another currency, takes back
+    # is the operator's call.
+    if mismatch := money_mismatch(payment, amount=refunded, currency=currency, source=source):
+        payment.flag_for_review(mismatch)
     else:
-        # A refund reverses a whole grant (docs/rules.md, Refund); what part of a plan a partial
-        # refund takes back
-        # is the operator's call.
-        payment.flag_for_review(f"PayPal partially refunded sale {sale_id}: {refunded}")
+        payment.refund(reason=f"PayPal refunded sale {sale_id}")
     record_references(payment, provider_transaction_id=sale_id)
 
 

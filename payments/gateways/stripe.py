@@ -19,6 +19,7 @@ from payments.gateways import (
     GatewayError,
     IgnoredEvent,
     UnverifiedEvent,
+    money_mismatch,
     record_references,
     settle,
 )
@@ -91,6 +92,27 @@ def start_checkout(payment: Payment) -> str:
     payment.checkout_url = session.url
     payment.save(update_fields=["provider_reference", "checkout_url", "updated_at"])
     return session.url
+
+
+def set_renewal(subscription_id: str, *, renew: bool) -> None:
+    """Whether Stripe bills the subscription's next period: `cancel_at_period_end` is the
+    opposite. The period already paid for runs to its end either way."""
+    try:
+        _client().v1.subscriptions.update(
+            subscription_id, params={"cancel_at_period_end": not renew}
+        )
+    except stripe.StripeError as error:
+        raise GatewayError(error.user_message or str(error)) from error
+
+
+def expire_checkout(payment: Payment) -> None:
+    """Close the payment's Checkout Session, so that nobody can pay it any more."""
+    if not payment.provider_reference:
+        return  # the session was never created
+    try:
+        _client().v1.checkout.sessions.expire(payment.provider_reference)
+    except stripe.StripeError as error:
+        raise GatewayError(error.user_message or str(error)) from error
 
 
 # --- webhooks -------------------------------------------------------------------------
@@ -182,9 +204,21 @@ def _invoice_subscription(invoice: dict) -> str | None:
     return invoice.get("subscription") or details.get("subscription")
 
 
+# The only invoice that pays for a new plan period: Stripe's renewal of the subscription.
+RENEWAL = "subscription_cycle"
+
+
 def _invoice_paid(invoice: dict) -> None:
-    if invoice.get("billing_reason") == "subscription_create":
-        return  # the checkout that created the subscription granted this period
+    """A renewal grants a period (docs/rules.md, Renewal) only for a `subscription_cycle`
+    invoice of the payment's own amount and currency (`money_mismatch`, the checkout's
+    rule). Any other paid invoice of the subscription (a proration, a manual invoice, a
+    usage threshold, another amount) flags the payment for review and grants nothing."""
+    reason = invoice.get("billing_reason")
+    if reason == "subscription_create":
+        # The first period's invoice. The checkout that created the subscription was
+        # settled by checkout.session.completed, its amount checked and its period granted;
+        # granting here as well would pay one period twice.
+        return
     subscription_id = _invoice_subscription(invoice)
     if not subscription_id:
         return  # a one-off invoice, not a plan period
@@ -198,6 +232,15 @@ def _invoice_paid(invoice: dict) -> None:
     if payment is None:
         raise IgnoredEvent(f"no payment for subscription {subscription_id} ({invoice['id']})")
     Wallet(payment.user_id).lock()
+    currency = invoice.get("currency") or ""
+    paid = from_minor_units(invoice.get("amount_paid") or 0, currency)
+    source = f"Stripe invoice {invoice['id']} ({reason})"
+    if reason != RENEWAL:
+        payment.flag_for_review(f"{source}: {paid} {currency.upper()} paid, not a renewal")
+        return
+    if mismatch := money_mismatch(payment, amount=paid, currency=currency, source=source):
+        payment.flag_for_review(mismatch)
+        return
     subscription = UserSubscription.objects.get(user_id=payment.user_id)
     if subscription.payment_id != str(payment.pk) or subscription.plan_type != payment.to_plan:
         # Refunded, expired or replaced by another purchase: renewing the plan the user
@@ -224,16 +267,26 @@ def _charge_refunded(charge: dict) -> None:
     if payment is None:
         raise IgnoredEvent(f"no payment for charge {charge['id']} (payment intent {intent})")
     Wallet(payment.user_id).lock()
-    if charge.get("refunded"):
-        payment.refund(reason=f"Stripe refunded charge {charge['id']}")
-    else:
-        # A refund reverses a whole grant (docs/rules.md, Refund); what part of a plan a partial
-        # refund takes back
-        # is the operator's call.
-        payment.flag_for_review(
+    # A refund reverses a whole grant (docs/rules.md, Refund): only of the whole charge, and
+    # only of the payment's own amount in its own currency. What a partial refund, or one
+    # of other money, takes back is the operator's call.
+    if not charge.get("refunded"):
+        mismatch = (
             f"Stripe partially refunded charge {charge['id']}: "
             f"{charge.get('amount_refunded')} of {charge.get('amount')}"
         )
+    else:
+        currency = charge.get("currency") or ""
+        mismatch = money_mismatch(
+            payment,
+            amount=from_minor_units(charge.get("amount_refunded") or 0, currency),
+            currency=currency,
+            source=f"Stripe refund of charge {charge['id']}",
+        )
+    if mismatch:
+        payment.flag_for_review(mismatch)
+    else:
+        payment.refund(reason=f"Stripe refunded charge {charge['id']}")
     record_references(payment, provider_transaction_id=intent)
 
 

@@ -41,8 +41,11 @@ def fake_stripe(settings, network_guard):
 
 @pytest.fixture
 def fake_paypal(settings, network_guard):
+    from payments.gateways import paypal
     from payments.tests.fakes import SITE_URL, FakePayPal
 
+    # Each process keeps its PayPal client and token; a test's fake is a new PayPal.
+    paypal._api_for.cache_clear()
     server = FakePayPal().start()
     settings.SITE_URL = SITE_URL
     settings.PAYPAL_MODE = "sandbox"

@@ -95,11 +95,13 @@ class FakeServer:
 
 
 class FakeStripe(FakeServer):
-    """POST /v1/checkout/sessions, answered like Stripe (form-encoded in, JSON out)."""
+    """POST /v1/checkout/sessions, /v1/checkout/sessions/<id>/expire and
+    /v1/subscriptions/<id>, answered like Stripe (form-encoded in, JSON out)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.sessions: dict[str, dict[str, str]] = {}
+        self.subscriptions: dict[str, dict] = {}  # what updates set, by subscription id
         self.fail_with: tuple[int, dict] | None = None
 
     def respond(self, request: Recorded) -> tuple[int, dict]:
@@ -107,6 +109,23 @@ class FakeStripe(FakeServer):
             return 401, {"error": {"type": "invalid_request_error", "message": "No API key"}}
         if self.fail_with:
             return self.fail_with
+        parts = urlsplit(request.path).path.strip("/").split("/")
+        if request.method == "POST" and parts[:2] == ["v1", "subscriptions"] and len(parts) == 3:
+            updated = self.subscriptions.setdefault(parts[2], {"status": "active"})
+            updated.update(request.form())
+            cancel = updated.get("cancel_at_period_end") == "true"
+            return 200, {"id": parts[2], "object": "subscription", **updated,
+                         "cancel_at_period_end": cancel}  # fmt: skip
+        if (
+            request.method == "POST"
+            and parts[:3] == ["v1", "checkout", "sessions"]
+            and parts[4:] == ["expire"]
+        ):
+            if parts[3] not in self.sessions:
+                return 404, {
+                    "error": {"type": "invalid_request_error", "message": "No such session"}
+                }
+            return 200, {"id": parts[3], "object": "checkout.session", "status": "expired"}
         if request.route != "POST /v1/checkout/sessions":
             return 404, {"error": {"type": "invalid_request_error", "message": "Unknown URL"}}
         form = request.form()
@@ -142,6 +161,10 @@ class FakePayPal(FakeServer):
         self.payments: dict[str, dict] = {}
         self.verification_status = "SUCCESS"
         self.fail_with: tuple[int, dict] | None = None
+        self.token_lifetime = 32400  # seconds, PayPal's usual 9 hours
+
+    def token_requests(self) -> int:
+        return self.routes().count("POST /v1/oauth2/token")
 
     def respond(self, request: Recorded) -> tuple[int, dict]:
         route = request.route
@@ -149,7 +172,11 @@ class FakePayPal(FakeServer):
             basic = base64.b64encode(":".join(self.CLIENT).encode()).decode()
             if request.headers.get("authorization") != f"Basic {basic}":
                 return 401, {"error": "invalid_client"}
-            return 200, {"access_token": self.TOKEN, "token_type": "Bearer", "expires_in": 32400}
+            return 200, {
+                "access_token": self.TOKEN,
+                "token_type": "Bearer",
+                "expires_in": self.token_lifetime,
+            }
         if request.headers.get("authorization") != f"Bearer {self.TOKEN}":
             return 401, {"name": "AUTHENTICATION_FAILURE"}
         if self.fail_with:

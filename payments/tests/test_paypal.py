@@ -1,6 +1,7 @@
 import json
 import uuid
-from urllib.parse import quote
+from datetime import timedelta
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from django.test import Client
@@ -186,8 +187,15 @@ def test_return_for_another_users_payment_is_404(started, fake_paypal):
     assert state(started) == ("pending", 10_000, 10_000, "free")
 
 
+def checkout_token(payment: Payment) -> str:
+    """The token PayPal put in the approval URL, which it adds to the cancel URL too."""
+    return parse_qs(urlsplit(payment.checkout_url).query)["token"][0]
+
+
 def test_cancel_cancels_the_pending_payment(started, buyer):
-    answer = buyer.get(f"/payments/paypal/cancel?payment={started.pk}&token=EC-FAKE1")
+    token = checkout_token(started)
+    assert token.startswith("EC-FAKE")
+    answer = buyer.get(f"/payments/paypal/cancel?payment={started.pk}&token={token}")
 
     assert answer.status_code == 302
     assert answer["Location"] == f"/payments/{started.pk}/cancelled/"
@@ -195,6 +203,47 @@ def test_cancel_cancels_the_pending_payment(started, buyer):
     # Coming back through return_url afterwards takes no money.
     assert buyer.get(return_url(started))["Location"] == f"/payments/?paid={started.pk}"
     assert state(started) == ("cancelled", 10_000, 10_000, "free")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "&token=",
+        "&token=EC-SOMEONE-ELSES",
+        "&token=EC-FAKE",
+        "&token={token}x",
+        "&TOKEN={token}",
+        "&token=%C3%A9",
+    ],
+)
+def test_a_cancel_link_without_paypals_token_cancels_nothing(started, buyer, query):
+    """A link on any site could cancel a buyer's pending payment by its id alone."""
+    url = f"/payments/paypal/cancel?payment={started.pk}" + query.format(
+        token=checkout_token(started)
+    )
+
+    answer = buyer.get(url)
+
+    assert answer.status_code == 400
+    assert started.reference_code in answer.content.decode()
+    assert "was not cancelled" in answer.content.decode()
+    assert state(started) == ("pending", 10_000, 10_000, "free")
+
+
+def test_the_refused_cancel_page_is_in_vietnamese_too(started, buyer, settings):
+    buyer.cookies[settings.LANGUAGE_COOKIE_NAME] = "vi"
+    answer = buyer.get(f"/payments/paypal/cancel?payment={started.pk}")
+    assert answer.status_code == 400
+    assert f"thanh toán {started.reference_code} chưa bị hủy" in answer.content.decode()
+
+
+def test_a_cancel_link_for_a_payment_paypal_never_opened_cancels_nothing(payment, fake_paypal):
+    buyer = Client()
+    buyer.force_login(payment.user)
+    answer = buyer.get(f"/payments/paypal/cancel?payment={payment.pk}&token=")
+    assert answer.status_code == 400
+    assert state(payment) == ("pending", 10_000, 10_000, "free")
 
 
 # --- webhooks --------------------------------------------------------------------------
@@ -312,11 +361,9 @@ def test_a_signature_paypal_does_not_verify_is_refused(started, fake_paypal):
 
     assert answer.status_code == 400
     assert "FAILURE" in answer.json()["error"]
-    assert fake_paypal.routes() == [
-        "POST /v1/oauth2/token",
-        "POST /v1/notifications/verify-webhook-signature",
-    ]
-    assert fake_paypal.requests[1].json() == {
+    # The checkout's token (started) is kept: no second token request.
+    assert fake_paypal.routes() == ["POST /v1/notifications/verify-webhook-signature"]
+    assert fake_paypal.requests[0].json() == {
         "auth_algo": "SHA256withRSA",
         "cert_url": CERT_URL,
         "transmission_id": sent_headers["HTTP_PAYPAL_TRANSMISSION_ID"],
@@ -440,3 +487,85 @@ def test_a_partial_refund_is_flagged_not_reversed(started, fake_paypal):
 )
 def test_is_paypal_url(url, expected):
     assert paypal_gateway.is_paypal_url(url) is expected
+
+
+def test_refunding_a_sale_a_later_one_extended_takes_back_its_allowance_and_period(
+    started, fake_paypal, assert_ledger_matches
+):
+    post(webhook_event("PAYMENT.SALE.COMPLETED", sale(started)), **headers())
+    again = PaymentFactory(user=started.user, method=Payment.Method.PAYPAL)
+    paypal_gateway.start_checkout(again)
+    again.refresh_from_db()
+    post(webhook_event("PAYMENT.SALE.COMPLETED", sale(again, sale_id="SALE-2")), **headers())
+    assert state(again) == ("approved", 4_010_000, 4_010_000, "professional")
+    ends = again.user.subscription.expires_at
+
+    answer = post(webhook_event("PAYMENT.SALE.REFUNDED", refund(started)), **headers())
+
+    assert answer.status_code == 200
+    assert state(started) == ("refunded", 2_010_000, 2_010_000, "professional")
+    assert started.user.subscription.expires_at == ends - timedelta(days=30)
+    assert_ledger_matches(started)
+
+
+@pytest.mark.parametrize(
+    "amount", [{"total": "-50.00", "currency": "EUR"}, {"total": "-50.00", "currency": "JPY"}]
+)
+def test_a_refund_in_another_currency_is_flagged_not_reversed(
+    started, fake_paypal, amount, assert_ledger_matches
+):
+    post(webhook_event("PAYMENT.SALE.COMPLETED", sale(started)), **headers())
+
+    answer = post(
+        webhook_event("PAYMENT.SALE.REFUNDED", refund(started) | {"amount": amount}), **headers()
+    )
+
+    assert (answer.status_code, answer.json()["status"]) == (200, "processed")
+    assert state(started) == ("approved", 2_010_000, 2_010_000, "professional")
+    assert started.needs_review
+    assert f"50.00 {amount['currency']}, expected 50.00 USD" in started.reason
+    assert_ledger_matches(started)
+
+
+# --- the OAuth token -------------------------------------------------------------------
+
+
+def test_one_oauth_token_serves_every_webhook_forged_or_not(started, fake_paypal):
+    """PayPal rate-limits token requests: a new one per webhook let anyone posting forged
+    webhooks get Volx's own calls refused."""
+    assert fake_paypal.token_requests() == 1  # the checkout's
+    fake_paypal.verification_status = "FAILURE"
+    forged = [
+        post(webhook_event("PAYMENT.SALE.COMPLETED", sale(started)), **headers()) for _ in range(5)
+    ]
+    fake_paypal.verification_status = "SUCCESS"
+    verified = post(webhook_event("PAYMENT.SALE.COMPLETED", sale(started)), **headers())
+
+    assert [answer.status_code for answer in forged] == [400] * 5
+    assert verified.status_code == 200
+    assert state(started) == ("approved", 2_010_000, 2_010_000, "professional")
+    assert fake_paypal.routes().count("POST /v1/notifications/verify-webhook-signature") == 6
+    assert fake_paypal.token_requests() == 1
+    sent = [r.headers["authorization"] for r in fake_paypal.requests if "oauth2" not in r.path]
+    assert set(sent) == {f"Bearer {fake_paypal.TOKEN}"}
+
+
+def test_a_token_is_renewed_shortly_before_it_expires(payment, fake_paypal):
+    """Not at the second PayPal expires it: a request sent with it could arrive too late."""
+    fake_paypal.token_lifetime = paypal_gateway.TOKEN_RENEWAL_MARGIN  # expires "shortly"
+
+    for _ in range(3):
+        post(webhook_event("PAYMENT.SALE.COMPLETED", sale(payment)), **headers())
+
+    assert fake_paypal.token_requests() == 3
+
+
+def test_a_token_paypal_no_longer_accepts_is_replaced(started, fake_paypal):
+    """PayPal may revoke a token before its time: the SDK asks for a new one on the 401."""
+    fake_paypal.TOKEN = "A21AAfake-token-2"  # the cached one is refused from now on
+
+    answer = post(webhook_event("PAYMENT.SALE.COMPLETED", sale(started)), **headers())
+
+    assert answer.status_code == 200
+    assert state(started) == ("approved", 2_010_000, 2_010_000, "professional")
+    assert fake_paypal.token_requests() == 2

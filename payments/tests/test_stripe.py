@@ -590,3 +590,105 @@ def test_subscription_deleted_turns_auto_renew_off(payment):
     payment.user.subscription.refresh_from_db()
     assert payment.user.subscription.auto_renew is False
     assert state(payment) == ("approved", 2_010_000, 2_010_000, "professional")
+
+
+NOT_A_PAID_CYCLE = {
+    "a 1-cent EUR proration": {
+        "billing_reason": "subscription_update",
+        "amount_paid": 1,
+        "currency": "eur",
+    },
+    "a proration of the right amount": {"billing_reason": "subscription_update"},
+    "a manual invoice": {"billing_reason": "manual"},
+    "a usage threshold": {"billing_reason": "subscription_threshold"},
+    "no billing reason": {"billing_reason": None},
+    "a cycle of 1 cent": {"amount_paid": 1},
+    "a cycle in another currency": {"currency": "eur"},
+    "a cycle of the annual price": {"amount_paid": 50000},
+}
+
+
+@pytest.mark.parametrize("case", NOT_A_PAID_CYCLE)
+def test_an_invoice_that_is_not_the_plans_price_for_a_cycle_grants_nothing_and_needs_review(
+    payment, case, assert_ledger_matches
+):
+    """The red team's 1-cent EUR proration added 400,000 tokens: a renewal grants a period
+    only for a subscription_cycle invoice of the price the plan was bought at."""
+    deliver(event("checkout.session.completed", session(payment, subscription="sub_volx1")))
+    payment.user.subscription.refresh_from_db()
+    period_ends = payment.user.subscription.expires_at
+
+    fields = invoice("subscription_cycle", "in_volx9") | NOT_A_PAID_CYCLE[case]
+    answers = [deliver(event("invoice.paid", fields)) for _ in range(2)]
+
+    assert [(a.status_code, a.json()["status"]) for a in answers] == [
+        (200, "processed"),
+        (200, "processed"),
+    ]  # acknowledged: Stripe stops delivering it
+    assert state(payment) == ("approved", 2_010_000, 2_010_000, "professional")
+    assert payment.user.subscription.expires_at == period_ends
+    assert payment.needs_review
+    assert "in_volx9" in payment.reason
+    assert not LedgerEntry.objects.filter(idempotency_key="stripe-invoice:in_volx9").exists()
+    assert_ledger_matches(payment)
+
+
+def test_the_invoice_that_created_the_subscription_grants_nothing_more(payment, grants_for):
+    """subscription_create pays the first period, which the checkout already granted."""
+    deliver(event("checkout.session.completed", session(payment, subscription="sub_volx1")))
+
+    answer = deliver(event("invoice.paid", invoice("subscription_create", "in_volx0")))
+
+    assert (answer.status_code, answer.json()["status"]) == (200, "processed")
+    assert state(payment) == ("approved", 2_010_000, 2_010_000, "professional")
+    assert not payment.needs_review
+    assert grants_for(payment) == 1
+
+
+def test_refunding_a_checkout_a_later_one_extended_takes_back_its_allowance_and_period(
+    payment, assert_ledger_matches
+):
+    deliver(event("checkout.session.completed", session(payment)))
+    again = PaymentFactory(user=payment.user, method=Payment.Method.STRIPE)
+    deliver(event("checkout.session.completed", session(again, payment_intent="pi_volx2")))
+    assert state(again) == ("approved", 4_010_000, 4_010_000, "professional")
+    ends = again.user.subscription.expires_at
+
+    answer = deliver(event("charge.refunded", charge(payment)))  # the first one's charge
+
+    assert answer.status_code == 200
+    assert state(payment) == ("refunded", 2_010_000, 2_010_000, "professional")
+    assert payment.user.subscription.expires_at == ends - timedelta(days=30)
+    assert_ledger_matches(payment)
+
+
+def test_a_refunded_charge_in_another_currency_is_flagged_not_reversed(payment):
+    deliver(event("checkout.session.completed", session(payment)))
+
+    answer = deliver(event("charge.refunded", charge(payment, currency="eur")))
+
+    assert (answer.status_code, answer.json()["status"]) == (200, "processed")
+    assert state(payment) == ("approved", 2_010_000, 2_010_000, "professional")
+    assert payment.needs_review
+    assert "50.00 EUR, expected 50.00 USD" in payment.reason
+
+
+def test_refunding_the_first_charge_of_a_renewed_subscription_keeps_the_renewal(
+    payment, assert_ledger_matches
+):
+    """The renewal's period was paid by its own invoice: the refund takes back the first
+    period only, and the allowance follows the wallet."""
+    deliver(event("checkout.session.completed", session(payment, subscription="sub_volx1")))
+    deliver(event("invoice.paid", invoice("subscription_cycle", "in_volx2")))
+    assert state(payment) == ("approved", 4_010_000, 4_010_000, "professional")
+    ends = payment.user.subscription.expires_at
+
+    deliver(event("charge.refunded", charge(payment)))
+
+    assert state(payment) == ("refunded", 2_010_000, 2_010_000, "professional")
+    assert payment.user.subscription.expires_at == ends - timedelta(days=30)
+    assert_ledger_matches(payment)
+
+    deliver(event("invoice.paid", invoice("subscription_cycle", "in_volx3")))  # still billed
+
+    assert state(payment) == ("refunded", 4_010_000, 4_010_000, "professional")

@@ -28,6 +28,7 @@ from volx.tests.faults import (
     database_rows,
     learn_statements,
     run_logged,
+    seed_receipt_counter,
 )
 from volx.throttling import ScopedRateThrottle
 
@@ -40,8 +41,10 @@ pytestmark = pytest.mark.django_db
 # hold INSERT, the read and the ledger INSERT; a settlement claims the hold and writes
 # the usage row.
 GRANT_QUERIES, HOLD_QUERIES, SETTLE_QUERIES = 3, 4, 2
-APPROVAL_STATEMENTS = 25 + GRANT_QUERIES  # auth, load, Payment.confirm() (1 transaction), …
-WEBHOOK_STATEMENTS = 35 + GRANT_QUERIES  # store the event (1 transaction), process it (1)
+# A confirmation numbers its receipt: the UPDATE of the year's counter and its read.
+RECEIPT_QUERIES = 2
+APPROVAL_STATEMENTS = 25 + GRANT_QUERIES + RECEIPT_QUERIES  # auth, load, Payment.confirm() …
+WEBHOOK_STATEMENTS = 35 + GRANT_QUERIES + RECEIPT_QUERIES  # store the event, process it
 # auth, then hold and settlement: each one transaction, its savepoint and release here
 AI_ACTION_STATEMENTS = 1 + (2 + HOLD_QUERIES) + (2 + SETTLE_QUERIES)
 TEXT = "Volx writes SEO titles. Volx writes meta descriptions for long articles."
@@ -54,6 +57,11 @@ def _unthrottled(monkeypatch):
     later ones update it, and a fault there precedes the work (volx/tests/test_throttling.py
     tests the throttle)."""
     monkeypatch.setattr(ScopedRateThrottle, "allow_request", lambda self, request, view: True)
+
+
+@pytest.fixture(autouse=True)
+def _receipt_counter_of_this_year(db):
+    seed_receipt_counter()
 
 
 def fault_points(count: int) -> list:

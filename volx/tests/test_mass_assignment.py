@@ -77,7 +77,9 @@ class World:
         """The route's URL for this world's objects; a new id-taking route fails here."""
         if "<" not in route:
             return "/" + route
-        payment_routes = ["detail", "detail-page", "cancelled", "approve", "reject"]
+        payment_routes = [
+            "detail", "detail-page", "cancelled", "cancel", "receipt", "approve", "reject",
+        ]  # fmt: skip
         ids = {
             "articles:detail": self.article.pk,
             "tokens:bonus": self.user.pk,
@@ -164,6 +166,33 @@ def _me(world, method, path):
     assert response.status_code == 200
     assert response.json()["bio"] == "hello"
     assert world.state() == before
+
+
+@case("payments:subscription", methods=("patch",))
+def _subscription(world, method, path):
+    """auto_renew only: with anything else beside it the whole body is refused."""
+    before = world.state()
+    response = world.as_user.patch(path, {**forged(), "auto_renew": False}, format="json")
+    assert response.status_code == 400
+    assert world.as_user.patch(path, {"auto_renew": False}, format="json").status_code == 200
+    assert world.state() == before
+
+
+@case("payments:subscription-page")
+def _subscription_page(world, method, path):
+    before = world.state()
+    assert world.as_user.post(path, {**forged(), "auto_renew": "off"}).status_code == 302
+    assert world.state() == before  # the plan, its allowance and the payments as they were
+
+
+@case("payments:cancel")
+def _cancel_payment(world, method, path):
+    """The buyer's own pending payment, cancelled: its status only, whatever else is sent."""
+    before = world.state()
+    assert world.as_user.post(path, forged()).status_code == 302
+    after = world.state()
+    cancelled = [(pk, user, amount, "cancelled") for pk, user, amount, _ in before["payments"]]
+    assert after == {**before, "payments": cancelled}
 
 
 def article_fields() -> dict:

@@ -61,6 +61,12 @@ CALLS = [
 ]
 
 
+def confirmed_payment(owner):
+    payment = PaymentFactory(user=owner, plan="grow", reason=f"{MARKER} reason")
+    payment.confirm()
+    return payment
+
+
 @pytest.fixture
 def owner(db):
     return UserFactory(
@@ -111,6 +117,8 @@ def objects(owner):
         "payments:detail": payment,
         "payments:detail-page": payment,
         "payments:cancelled": payment,
+        "payments:cancel": payment,
+        "payments:receipt": lambda: confirmed_payment(owner),  # a pending one has none
         "payments:approve": payment,
         "payments:reject": payment,
         "tokens:bonus": owner,
@@ -125,7 +133,8 @@ def objects(owner):
             assert label in admin_objects, f"{label} is in the admin: add it to admin_objects"
             return admin_objects[label]()
         assert key in api_and_pages, f"{route} takes an id: say which object in this test"
-        return api_and_pages[key]
+        found = api_and_pages[key]
+        return found() if callable(found) else found
 
     return object_for
 
