@@ -56,7 +56,16 @@ ERRORS = {
 class ArticleSerializer(serializers.ModelSerializer):
     class Meta:
         model = Article
-        fields = ["id", "title", "content", "status", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "title",
+            "content",
+            "seo_title",
+            "meta_description",
+            "status",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "created_at", "updated_at"]
 
 
