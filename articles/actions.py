@@ -88,6 +88,15 @@ def action_label(name: str) -> str:
     return action.label if action else name
 
 
+def result_text(result: Result) -> str:
+    """A result as the usage history keeps it: the text, or find-image's search queries,
+    the best one first, one a line."""
+    if isinstance(result, dict):
+        queries = [result.get("query", ""), *result.get("suggestions", [])]
+        return "\n".join(query for query in queries if query)
+    return result
+
+
 @dataclass(frozen=True)
 class Outcome:
     action: str
@@ -169,7 +178,10 @@ class Run:
     def _settle(self, answer: ProviderAnswer) -> Outcome:
         wallet = Wallet(self.hold.user_id)
         usage = wallet.settle(
-            self.hold, article_id=self.article_id, provider_tokens=answer.provider_tokens
+            self.hold,
+            article_id=self.article_id,
+            provider_tokens=answer.provider_tokens,
+            result=result_text(answer.result),
         )
         # The balance this action left (what the hold took, plus any unused part
         # returned), without another query; the user's other spending may lower it.

@@ -115,6 +115,10 @@ class TokenUsage(models.Model):
     action = models.CharField(max_length=50)
     # What the AI provider itself reported, when it reports anything.
     provider_tokens = models.IntegerField(null=True, blank=True)
+    # The result the tokens paid for, as text (find-image: its search queries, one a
+    # line), so that a user finds it again on the usage page. Rows older than the
+    # column, and spending that is not an AI action, have none.
+    result = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -152,15 +152,23 @@ def usage_export(request: HttpRequest) -> HttpResponse:
             content_type="text/plain; charset=utf-8",
         )
     rows = form.filter(TokenUsage.objects.filter(user=request.user)).order_by("-id")
-    columns = ("id", "created_at", "action", "tokens_used", "article_id")
+    columns = ("id", "created_at", "action", "tokens_used", "article_id", "result")
     writer = csv.writer(Echo())
 
     def lines():
         yield writer.writerow(columns[1:])
         batch = list(rows.values_list(*columns)[:CSV_BATCH])
         while batch:
-            for _id, created_at, action, tokens_used, article_id in batch:
-                yield writer.writerow([created_at.isoformat(), action, tokens_used, article_id])
+            for _id, created_at, action, tokens_used, article_id, result in batch:
+                yield writer.writerow(
+                    [
+                        created_at.isoformat(),
+                        action,
+                        tokens_used,
+                        article_id,
+                        spreadsheet_safe(result),
+                    ]
+                )
             if len(batch) < CSV_BATCH:
                 break
             # Keyset pagination: each batch is one indexed range read, however deep.
@@ -171,6 +179,17 @@ def usage_export(request: HttpRequest) -> HttpResponse:
         f'attachment; filename="volx-usage-{timezone.localdate()}.csv"'
     )
     return response
+
+
+# A cell starting with one of these is a formula to a spreadsheet; a result is written
+# from the user's text by a model, so it could be one (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """`text` as a CSV cell that a spreadsheet shows instead of running: a leading
+    apostrophe before what would start a formula."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
 class Echo:

@@ -284,10 +284,10 @@ def test_csv_export_of_the_users_own_usage(signed_in, user, url):
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="volx-usage-')
     rows = csv_rows(response)
-    assert rows[0] == ["created_at", "action", "tokens_used", "article_id"]
+    assert rows[0] == ["created_at", "action", "tokens_used", "article_id", "result"]
     assert [row[1:] for row in rows[1:]] == [
-        ["find_image", "100", ""],
-        ["generate_seo_title", "300", ""],
+        ["find_image", "100", "", ""],
+        ["generate_seo_title", "300", "", ""],
     ]
 
 
@@ -299,7 +299,7 @@ def test_csv_export_applies_the_filters(signed_in, user):
 
     rows = csv_rows(signed_in.get(f"/usage/export.csv?action=generate_seo_title&date_from={start}"))
 
-    assert [row[1:] for row in rows[1:]] == [["generate_seo_title", "300", ""]]
+    assert [row[1:] for row in rows[1:]] == [["generate_seo_title", "300", "", ""]]
 
 
 def test_csv_export_streams_every_row_in_batches(signed_in, user, monkeypatch):
