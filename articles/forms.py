@@ -22,7 +22,7 @@ class ArticleForm(forms.ModelForm):
         }
         widgets = {
             "title": forms.TextInput(attrs={"id": "article-title"}),
-            "content": forms.Textarea(attrs={"id": "article-content", "rows": 16}),
+            "content": forms.Textarea(attrs={"id": "article-content", "rows": 10}),
             "seo_title": forms.TextInput(attrs={"id": "seo-title"}),
             "meta_description": forms.Textarea(attrs={"id": "meta-description", "rows": 3}),
         }

@@ -111,7 +111,7 @@
     document.querySelectorAll("button[data-ai-action]").forEach(function (button) {
       var price = Number(button.dataset.currentCost || button.dataset.cost);
       if (price <= remaining && labels.indexOf(button.dataset.label) < 0) {
-        labels.push(button.dataset.label + " (⚡ " + number(price) + ")");
+        labels.push(button.dataset.label + " (⚡\u00a0" + number(price) + ")");
       }
     });
     return labels;

@@ -24,7 +24,7 @@ def test_visitors_see_the_plans_with_a_sign_up_link(client):
     assert "⚡ 2,000,000" in card(html, "professional")
     assert 'href="/register/"' in card(html, "professional")
     assert "/upgrade/" not in html  # buying needs an account
-    assert "per month on monthly billing, per year on annual billing" in card(html, "starter")
+    assert "per month, or per year on annual billing" in card(html, "starter")
 
 
 def test_plans_page_shows_the_catalogue(signed_in):
