@@ -103,15 +103,27 @@ class Outcome:
     result: Result
     tokens_used: int
     tokens_remaining: int
+    note: str | None = None  # why nothing was charged, when nothing was
 
     def as_json(self) -> dict:
         """The 200 answer, and the `done` event of a stream."""
-        return {
+        answer = {
             "action": self.action,
             "result": self.result,
             "tokens_used": self.tokens_used,
             "tokens_remaining": self.tokens_remaining,
         }
+        if self.note:
+            answer["note"] = self.note
+        return answer
+
+
+UNCHANGED_NOTE = "The rewrite came back unchanged, so it was not charged."
+
+
+def unchanged(result: Result, text: str) -> bool:
+    """A rewrite that gives the text back as it was (spacing aside) did no work."""
+    return isinstance(result, str) and result.split() == text.split()
 
 
 def hold(user: User, action: Action, text: str) -> TokenHold:
@@ -176,6 +188,8 @@ class Run:
             raise
 
     def _settle(self, answer: ProviderAnswer) -> Outcome:
+        if self.action.name == "rewrite" and unchanged(answer.result, self.text):
+            return self._give_back_unchanged(answer)
         wallet = Wallet(self.hold.user_id)
         usage = wallet.settle(
             self.hold,
@@ -187,6 +201,16 @@ class Run:
         # returned), without another query; the user's other spending may lower it.
         remaining = self.hold.balance_after + self.hold.amount - usage.tokens_used
         outcome = Outcome(self.action.name, answer.result, usage.tokens_used, remaining)
+        if self.settled:
+            self.settled(outcome)
+        return outcome
+
+    def _give_back_unchanged(self, answer: ProviderAnswer) -> Outcome:
+        """A rewrite that changed nothing is not charged: the whole hold goes back (the
+        wallet's release, as for a failure) and the answer says why."""
+        Wallet(self.hold.user_id).release(self.hold)
+        remaining = self.hold.balance_after + self.hold.amount
+        outcome = Outcome(self.action.name, answer.result, 0, remaining, note=UNCHANGED_NOTE)
         if self.settled:
             self.settled(outcome)
         return outcome

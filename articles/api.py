@@ -224,6 +224,10 @@ class AIActionAnswerSerializer(serializers.Serializer):
     result = ResultField()
     tokens_used = serializers.IntegerField()
     tokens_remaining = serializers.IntegerField()
+    note = serializers.CharField(
+        required=False,
+        help_text="Why nothing was charged (tokens_used 0): a rewrite that came back unchanged.",
+    )
 
 
 class SuggestedPlanSerializer(serializers.ModelSerializer):

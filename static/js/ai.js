@@ -266,7 +266,7 @@
         if (answer.status === 200) {
           setBalance(answerBody.tokens_remaining);
           if (answerBody.note) {
-            status(answerBody.note, "info");
+            status(message("Unchanged", { remaining: number(answerBody.tokens_remaining) }), "info");
           } else {
             status(
               message("Done", {
