@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from accounts.tests.factories import UserFactory
 from subscriptions.models import UserSubscription
@@ -142,8 +142,8 @@ def test_dashboard_chart_has_30_daily_bars_with_accessible_labels(signed_in, use
     assert "Tokens used per day, last 30 days" in svg
     assert "800 tokens in total; at most 700 tokens on one day." in svg
     assert svg.count('<rect class="bar"') == 30
-    today = timezone.localdate().strftime("%m/%d/%Y")
-    three_days_ago = (timezone.localdate() - timedelta(days=3)).strftime("%m/%d/%Y")
+    today = dateformat.format(timezone.localdate(), "j M Y")  # volx/formats/en
+    three_days_ago = dateformat.format(timezone.localdate() - timedelta(days=3), "j M Y")
     assert f"<title>{today}: 700 tokens</title>" in svg
     assert f"<title>{three_days_ago}: 100 tokens</title>" in svg
 
