@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from articles.actions import action_label
+from subscriptions.models import LOW_BALANCE_PERCENT, Plan
 from tokens.forms import UsageFilterForm, start_of
 from tokens.models import TokenUsage
 from tokens.wallet import balance_summary
@@ -104,13 +105,26 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     recent = list(own_usage(request.user)[:RECENT_ROWS])
     for usage in recent:
         usage.label = action_label(usage.action)
+    summary = balance_summary(request.user)
+    subscription, limit = summary["subscription"], summary["limit"]
+    plan = Plan.objects.filter(slug=subscription.plan_type).first() if subscription else None
     return render(
         request,
         "tokens/dashboard.html",
         {
-            **balance_summary(request.user),
+            **summary,
             "chart": UsageChart.for_user(request.user),
             "recent": recent,
+            "plan": plan,
+            # The allowance beyond the plan's own tokens: the balance a paid plan change
+            # added to (docs/rules.md, Paid plan change).
+            "carried_over": max(0, limit - plan.tokens) if plan else 0,
+            # The low-balance e-mail's line (subscriptions.LOW_BALANCE_PERCENT).
+            "low_balance": bool(limit) and summary["remaining"] * 100 < limit * LOW_BALANCE_PERCENT,
+            # The reverse relation: tokens does not import payments (it is above tokens).
+            "pending_payment": request.user.payments.filter(status="pending")
+            .order_by("-created_at", "-id")
+            .first(),
         },
     )
 

@@ -94,8 +94,25 @@ def test_dashboard_shows_a_paid_plan(signed_in, user):
     html = signed_in.get("/dashboard/").content.decode()
 
     assert text_of(html, "token-badge") == "⚡ 2,010,000 Token"
-    assert text_of(html, "balance-limit") == "2,010,000 Professional"
+    assert text_of(html, "balance-limit") == "2,010,000 Professional · 2,000,000 tokens"
     assert text_of(html, "balance-used") == "0"
+    # The 10,000 free tokens were added to, and the dashboard says where they came from.
+    assert "plus 10,000 you had before it started" in text_of(html, "carried-over")
+
+
+def test_dashboard_banners_for_a_low_balance_and_a_pending_payment(signed_in, user):
+    from payments.tests.factories import PaymentFactory
+
+    html = signed_in.get("/dashboard/").content.decode()
+    assert 'id="low-balance-banner"' not in html and 'id="pending-payment-banner"' not in html
+
+    Wallet(user).debit(9_001)  # 999 left: under a tenth of 10,000
+    payment = PaymentFactory(user=user, plan="starter")
+
+    html = signed_in.get("/dashboard/").content.decode()
+    assert "Only 999 tokens left" in text_of(html, "low-balance-banner")
+    assert payment.reference_code in text_of(html, "pending-payment-banner")
+    assert f'href="/payments/{payment.pk}/"' in html
 
 
 def test_a_null_balance_is_restored_before_it_is_shown(signed_in, user):
