@@ -27,6 +27,15 @@ class ArticleForm(forms.ModelForm):
             "meta_description": forms.Textarea(attrs={"id": "meta-description", "rows": 3}),
         }
 
+    def clean(self):
+        # Bytes that were not valid UTF-8 arrive as U+FFFD; kept, they would be garbage
+        # for good (the API refuses them too: volx/api.py).
+        data = super().clean()
+        for name, value in list(data.items()):
+            if isinstance(value, str) and "\ufffd" in value:
+                self.add_error(name, _("This text has characters that could not be read."))
+        return data
+
 
 class NewArticleForm(ArticleForm):
     class Meta(ArticleForm.Meta):

@@ -9,7 +9,7 @@ answer as it streams, the new balance or the insufficient-tokens dialog.
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -66,6 +66,22 @@ def tools(request: HttpRequest) -> HttpResponse:
     return render(request, "articles/tools.html", ai_context(request))
 
 
+def unreadable_form(request: HttpRequest) -> HttpResponse | None:
+    """A 400 for a form body that is not UTF-8: Django would read it as Latin-1 and the
+    article would keep the garbage (percent-escaped bytes become U+FFFD, which
+    ArticleForm refuses)."""
+    if request.method != "POST" or request.content_type != "application/x-www-form-urlencoded":
+        return None
+    try:
+        request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        return HttpResponseBadRequest(
+            _("The form could not be read. Reload the page and try again."),
+            content_type="text/plain; charset=utf-8",
+        )
+    return None
+
+
 def own_article(request: HttpRequest, pk: int) -> Article:
     """One of the user's articles; another user's is a 404, as if it did not exist."""
     return get_object_or_404(Article, pk=pk, user=request.user)
@@ -88,6 +104,8 @@ def article_list(request: HttpRequest) -> HttpResponse:
 def article_new(request: HttpRequest) -> HttpResponse:
     """Counts against the plan's article limit, through the API's path
     (`create_within_limit`); past it the page says so with the numbers (402)."""
+    if refused := unreadable_form(request):
+        return refused
     used, limit = articles_this_period(request.user)
     form = NewArticleForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -99,13 +117,16 @@ def article_new(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Article created."))
             return redirect("articles:editor", pk=article.pk)
     context = {"form": form, "used": used, "limit": limit, "limit_reached": used >= limit}
-    return render(request, "articles/new.html", context, status=402 if used >= limit else 200)
+    status = 402 if used >= limit else 400 if form.errors else 200
+    return render(request, "articles/new.html", context, status=status)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def article_editor(request: HttpRequest, pk: int) -> HttpResponse:
     article = own_article(request, pk)
+    if refused := unreadable_form(request):
+        return refused
     form = ArticleForm(request.POST or None, instance=article)
     if request.method == "POST" and form.is_valid():
         form.save()

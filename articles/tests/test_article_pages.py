@@ -153,3 +153,17 @@ def test_the_demo_engine_says_so(signed_in, user, settings):
 
     settings.AI_PROVIDER = "openai"
     assert 'id="demo-engine"' not in signed_in.get("/tools/").content.decode()
+
+
+@pytest.mark.parametrize(
+    "body", [b"title=\xed\xa0\x80&content=x", b"title=%FF%FE&content=x"], ids=["raw", "escaped"]
+)
+def test_a_form_that_is_not_utf8_saves_nothing(signed_in, user, body):
+    article = ArticleFactory(user=user, title="Kept")
+    form = "application/x-www-form-urlencoded"
+
+    new = signed_in.generic("POST", "/articles/new/", body, content_type=form)
+    edit = signed_in.generic("POST", f"/articles/{article.pk}/", body, content_type=form)
+
+    assert (new.status_code, edit.status_code) == (400, 400)
+    assert list(Article.objects.filter(user=user).values_list("title", flat=True)) == ["Kept"]
