@@ -100,3 +100,18 @@ def test_a_result_that_would_be_a_spreadsheet_formula_is_quoted(user, signed_in)
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
 
     assert rows[1][-1] == '\'=HYPERLINK("http://evil")'
+
+
+def test_sql_written_for_the_old_table_still_inserts(user):
+    """SPEC §4: old SQL names only the old columns; the new one has a database default."""
+    from django.db import connection
+    from django.utils import timezone
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO token_usage_history (user_id, tokens_used, action, created_at) "
+            "VALUES (%s, %s, %s, %s)",
+            [user.pk, 300, "generate_seo_title", timezone.now()],
+        )
+
+    assert TokenUsage.objects.get(user=user).result == ""
