@@ -29,8 +29,8 @@
     };
   }
 
+  // Only the buttons wait: the field or preview being written stays readable.
   function setBusy(busy) {
-    form.setAttribute("aria-busy", busy ? "true" : "false");
     form.querySelectorAll("button[data-ai-action]").forEach(function (button) {
       button.disabled = busy;
     });
