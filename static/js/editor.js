@@ -117,6 +117,7 @@
   var pendingRewrite = null;
 
   function rewrite(button, status) {
+    updateEstimate(); // the selection may have changed without an event (a script)
     var range = rewriteRange();
     var text = content.value.slice(range.start, range.end);
     if (!text.trim()) {
