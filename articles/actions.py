@@ -89,21 +89,42 @@ def action_label(name: str) -> str:
     return action.label if action else name
 
 
+def result_text(result: Result) -> str:
+    """A result as the usage history keeps it: the text, or find-image's search queries,
+    the best one first, one a line."""
+    if isinstance(result, dict):
+        queries = [result.get("query", ""), *result.get("suggestions", [])]
+        return "\n".join(query for query in queries if query)
+    return result
+
+
 @dataclass(frozen=True)
 class Outcome:
     action: str
     result: Result
     tokens_used: int
     tokens_remaining: int
+    note: str | None = None  # why nothing was charged, when nothing was
 
     def as_json(self) -> dict:
         """The 200 answer, and the `done` event of a stream."""
-        return {
+        answer = {
             "action": self.action,
             "result": self.result,
             "tokens_used": self.tokens_used,
             "tokens_remaining": self.tokens_remaining,
         }
+        if self.note:
+            answer["note"] = self.note
+        return answer
+
+
+UNCHANGED_NOTE = "The rewrite came back unchanged, so it was not charged."
+
+
+def unchanged(result: Result, text: str) -> bool:
+    """A rewrite that gives the text back as it was (spacing aside) did no work."""
+    return isinstance(result, str) and result.split() == text.split()
 
 
 def hold(user: User, action: Action, text: str) -> TokenHold:
@@ -168,14 +189,29 @@ class Run:
             raise
 
     def _settle(self, answer: ProviderAnswer) -> Outcome:
+        if self.action.name == "rewrite" and unchanged(answer.result, self.text):
+            return self._give_back_unchanged(answer)
         wallet = Wallet(self.hold.user_id)
         usage = wallet.settle(
-            self.hold, article_id=self.article_id, provider_tokens=answer.provider_tokens
+            self.hold,
+            article_id=self.article_id,
+            provider_tokens=answer.provider_tokens,
+            result=result_text(answer.result),
         )
         # The balance this action left (what the hold took, plus any unused part
         # returned), without another query; the user's other spending may lower it.
         remaining = self.hold.balance_after + self.hold.amount - usage.tokens_used
         outcome = Outcome(self.action.name, answer.result, usage.tokens_used, remaining)
+        if self.settled:
+            self.settled(outcome)
+        return outcome
+
+    def _give_back_unchanged(self, answer: ProviderAnswer) -> Outcome:
+        """A rewrite that changed nothing is not charged: the whole hold goes back (the
+        wallet's release, as for a failure) and the answer says why."""
+        Wallet(self.hold.user_id).release(self.hold)
+        remaining = self.hold.balance_after + self.hold.amount
+        outcome = Outcome(self.action.name, answer.result, 0, remaining, note=UNCHANGED_NOTE)
         if self.settled:
             self.settled(outcome)
         return outcome

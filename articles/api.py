@@ -56,7 +56,16 @@ ERRORS = {
 class ArticleSerializer(serializers.ModelSerializer):
     class Meta:
         model = Article
-        fields = ["id", "title", "content", "status", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "title",
+            "content",
+            "seo_title",
+            "meta_description",
+            "status",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "created_at", "updated_at"]
 
 
@@ -215,6 +224,10 @@ class AIActionAnswerSerializer(serializers.Serializer):
     result = ResultField()
     tokens_used = serializers.IntegerField()
     tokens_remaining = serializers.IntegerField()
+    note = serializers.CharField(
+        required=False,
+        help_text="Why nothing was charged (tokens_used 0): a rewrite that came back unchanged.",
+    )
 
 
 class SuggestedPlanSerializer(serializers.ModelSerializer):

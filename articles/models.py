@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from articles.providers.base import DESCRIPTION_MAX, TITLE_MAX
 from subscriptions.models import FREE_PLAN, Plan, UserSubscription
 from tokens.wallet import Wallet
 from volx.db import retry_transaction
@@ -28,8 +29,7 @@ class ArticleManager(models.Manager):
         the other, and a free user with one article left cannot end up with three.
         """
         Wallet(user).lock()
-        limit, period_start = articles_allowance(user)
-        used = ArticleCreation.objects.filter(user=user, created_at__gte=period_start).count()
+        used, limit = articles_this_period(user)
         if used >= limit:
             raise ArticleLimitReached(limit=limit, used=used)
         article = self.create(user=user, **fields)
@@ -47,6 +47,9 @@ class Article(models.Model):
     )
     title = models.CharField(max_length=255)
     content = models.TextField(blank=True, default="")
+    # The lengths search results show, the ones the AI actions write to (60 and 160).
+    seo_title = models.CharField(max_length=TITLE_MAX, blank=True, default="")
+    meta_description = models.CharField(max_length=DESCRIPTION_MAX, blank=True, default="")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -98,3 +101,11 @@ def articles_allowance(user) -> tuple[int, datetime]:
     if subscription is None:
         return Plan.objects.get(slug=FREE_PLAN).articles_limit, user.created_at
     return subscription.articles_limit, subscription.period_start()
+
+
+def articles_this_period(user) -> tuple[int, int]:
+    """(articles created in the current plan period, the plan's articles_limit): the
+    numbers the article limit compares (docs/rules.md, Article limit)."""
+    limit, period_start = articles_allowance(user)
+    used = ArticleCreation.objects.filter(user=user, created_at__gte=period_start).count()
+    return used, limit

@@ -15,4 +15,7 @@ urlpatterns = [
     ),
     # pages
     path("tools/", views.tools, name="tools"),
+    path("articles/", views.article_list, name="list-page"),
+    path("articles/new/", views.article_new, name="new-page"),
+    path("articles/<int:pk>/", views.article_editor, name="editor"),
 ]

@@ -1,6 +1,7 @@
 """Which payment methods are configured, and what each one lacks."""
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from payments.models import Payment
 
@@ -29,5 +30,18 @@ def bank_details() -> dict:
         "account_name": settings.BANK_TRANSFER_ACCOUNT_NAME,
         "account_number": settings.BANK_TRANSFER_ACCOUNT_NUMBER,
         "swift": settings.BANK_TRANSFER_SWIFT,
-        "instructions": settings.BANK_TRANSFER_INSTRUCTIONS,
+        "instructions": instructions(),
     }
+
+
+# volx/settings.py's default for BANK_TRANSFER_INSTRUCTIONS, in the translation
+# catalogue; text the operator sets is shown as written.
+DEFAULT_INSTRUCTIONS = (
+    "Put the reference code in the transfer memo; an admin approves the payment when the "
+    "money arrives."
+)
+
+
+def instructions() -> str:
+    text = settings.BANK_TRANSFER_INSTRUCTIONS
+    return gettext(DEFAULT_INSTRUCTIONS) if text == DEFAULT_INSTRUCTIONS else text

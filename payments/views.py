@@ -94,6 +94,8 @@ def upgrade(request: HttpRequest, slug: str) -> HttpResponse:
         "tokens_after": TokensOnPlanChange.of(remaining, plan).after,
         "running": UserSubscription.objects.filter(user=request.user).first(),
     }
+    # Buying the plan one is on renews it (a cycle more), it does not upgrade.
+    context["renewal"] = bool(context["running"] and context["running"].plan_type == plan.slug)
     if context["running"] and (unused := context["running"].time_ended_by(plan)):
         context["unused_days"] = unused.days
         context["running_name"] = _(plan_names().get(context["running"].plan_type, ""))

@@ -1,7 +1,6 @@
 """The plans page (README, Pages): the catalogue side by side, the current plan marked."""
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_noop
@@ -31,9 +30,9 @@ CATALOGUE_TEXT = [
 ]
 
 
-@login_required
 @require_GET
 def plans(request: HttpRequest) -> HttpResponse:
+    """Open to visitors too: they see the prices, and a sign-up link instead of buying."""
     subscription = getattr(request.user, "subscription", None)
     current = subscription.plan_type if subscription else None
     catalogue = list(Plan.objects.all())

@@ -115,6 +115,11 @@ class TokenUsage(models.Model):
     action = models.CharField(max_length=50)
     # What the AI provider itself reported, when it reports anything.
     provider_tokens = models.IntegerField(null=True, blank=True)
+    # The result the tokens paid for, as text (find-image: its search queries, one a
+    # line), so that a user finds it again on the usage page. Rows older than the
+    # column, and spending that is not an AI action, have none. A database default too:
+    # SQL written for the old table inserts rows without this column (docs: SPEC §4).
+    result = models.TextField(blank=True, db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from articles.actions import action_label
+from subscriptions.models import LOW_BALANCE_PERCENT, Plan
 from tokens.forms import UsageFilterForm, start_of
 from tokens.models import TokenUsage
 from tokens.wallet import balance_summary
@@ -104,13 +105,26 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     recent = list(own_usage(request.user)[:RECENT_ROWS])
     for usage in recent:
         usage.label = action_label(usage.action)
+    summary = balance_summary(request.user)
+    subscription, limit = summary["subscription"], summary["limit"]
+    plan = Plan.objects.filter(slug=subscription.plan_type).first() if subscription else None
     return render(
         request,
         "tokens/dashboard.html",
         {
-            **balance_summary(request.user),
+            **summary,
             "chart": UsageChart.for_user(request.user),
             "recent": recent,
+            "plan": plan,
+            # The allowance beyond the plan's own tokens: the balance a paid plan change
+            # added to (docs/rules.md, Paid plan change).
+            "carried_over": max(0, limit - plan.tokens) if plan else 0,
+            # The low-balance e-mail's line (subscriptions.LOW_BALANCE_PERCENT).
+            "low_balance": bool(limit) and summary["remaining"] * 100 < limit * LOW_BALANCE_PERCENT,
+            # The reverse relation: tokens does not import payments (it is above tokens).
+            "pending_payment": request.user.payments.filter(status="pending")
+            .order_by("-created_at", "-id")
+            .first(),
         },
     )
 
@@ -152,15 +166,23 @@ def usage_export(request: HttpRequest) -> HttpResponse:
             content_type="text/plain; charset=utf-8",
         )
     rows = form.filter(TokenUsage.objects.filter(user=request.user)).order_by("-id")
-    columns = ("id", "created_at", "action", "tokens_used", "article_id")
+    columns = ("id", "created_at", "action", "tokens_used", "article_id", "result")
     writer = csv.writer(Echo())
 
     def lines():
         yield writer.writerow(columns[1:])
         batch = list(rows.values_list(*columns)[:CSV_BATCH])
         while batch:
-            for _id, created_at, action, tokens_used, article_id in batch:
-                yield writer.writerow([created_at.isoformat(), action, tokens_used, article_id])
+            for _id, created_at, action, tokens_used, article_id, result in batch:
+                yield writer.writerow(
+                    [
+                        created_at.isoformat(),
+                        action,
+                        tokens_used,
+                        article_id,
+                        spreadsheet_safe(result),
+                    ]
+                )
             if len(batch) < CSV_BATCH:
                 break
             # Keyset pagination: each batch is one indexed range read, however deep.
@@ -171,6 +193,17 @@ def usage_export(request: HttpRequest) -> HttpResponse:
         f'attachment; filename="volx-usage-{timezone.localdate()}.csv"'
     )
     return response
+
+
+# A cell starting with one of these is a formula to a spreadsheet; a result is written
+# from the user's text by a model, so it could be one (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """`text` as a CSV cell that a spreadsheet shows instead of running: a leading
+    apostrophe before what would start a formula."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
 class Echo:

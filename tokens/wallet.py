@@ -200,9 +200,11 @@ class Wallet:
         cost: int | None = None,
         article_id: int | None = None,
         provider_tokens: int | None = None,
+        result: str = "",
     ) -> TokenUsage:
         """Charge the AI action its hold was for: close the hold, write the usage row for
-        `cost` (by default all of it) and give back the unused part."""
+        `cost` (by default all of it), with the `result` it paid for, and give back the
+        unused part."""
         cost = hold.amount if cost is None else cost
         if not 0 <= cost <= hold.amount:
             raise ValueError(f"cost {cost} outside 0..{hold.amount} held")
@@ -211,7 +213,11 @@ class Wallet:
             unused = Entry(Kind.RELEASE, references.hold(hold.pk), note="unused part of the hold")
             self._change(hold.amount - cost, unused)
         return self._record_usage(
-            hold.action, cost, article_id=article_id, provider_tokens=provider_tokens
+            hold.action,
+            cost,
+            article_id=article_id,
+            provider_tokens=provider_tokens,
+            result=result,
         )
 
     @retry_transaction
@@ -326,6 +332,7 @@ class Wallet:
         *,
         article_id: int | None = None,
         provider_tokens: int | None = None,
+        result: str = "",
     ) -> TokenUsage:
         """The usage-history row of a spending, written with its ledger entry."""
         return TokenUsage.objects.create(
@@ -334,6 +341,7 @@ class Wallet:
             tokens_used=tokens_used,
             article_id=article_id,
             provider_tokens=provider_tokens,
+            result=result,
         )
 
 

@@ -282,6 +282,8 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("vi", "Tiếng Việt")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
+# Unambiguous dates in both languages, times with their zone (volx/formats/).
+FORMAT_MODULE_PATH = ["volx.formats"]
 USE_I18N = True
 USE_TZ = True
 

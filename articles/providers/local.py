@@ -7,7 +7,8 @@ model server, and its answers are the same for the same text (tests rely on that
 - key terms: the most frequent words that are not stop words (English and Vietnamese
   lists), and runs of two to four such words that repeat: Vietnamese words are mostly
   several syllables ("công cụ tìm kiếm"), English has compounds ("search engine");
-- SEO title: the key terms, within 60 characters;
+- SEO title: the leading sentence's opening phrase (the sentence, its first clause, or
+  its opening up to a function word), within 60 characters;
 - meta description: the leading sentences that fit in 160 characters, the next one cut
   at a word boundary to fill the rest;
 - rewrite: whitespace normalised, long sentences split at a conjunction, a leading
@@ -181,18 +182,57 @@ def is_vietnamese(text: str) -> bool:
 
 
 def seo_title(text: str) -> str:
-    """The key terms as a title: "Head: term, term and term", as many as fit in 60."""
-    terms = key_terms(text, limit=4)
-    if not terms:
-        return shorten(_first_sentence(text), TITLE_MAX)
+    """The leading sentence's opening phrase as a title, within 60 characters.
+
+    The first sentence says what the text is about, so the title is that sentence, or
+    its first clause, or its opening cut where one phrase ends: before a function word
+    ("of", "for", "của", "cho", …), which in Vietnamese is also the only cut that cannot
+    split a word of several syllables ("thay đổi" has a space inside). A title never
+    ends on a function word. English is title-cased, Vietnamese in sentence case.
+    """
+    sentence = _first_sentence(text).rstrip(SENTENCE_PUNCTUATION + ",;:– ")
     vietnamese = is_vietnamese(text)
-    head, rest = terms[0], terms[1:]
-    for n in range(len(rest), -1, -1):
-        title = head if n == 0 else f"{head}: {_join(rest[:n], vietnamese)}"
-        title = _capitalise_title(title, vietnamese)
-        if len(title) <= TITLE_MAX:
-            return title
-    return shorten(title, TITLE_MAX)
+    title = _title_phrase(sentence, vietnamese)
+    if not title:  # nothing but punctuation, or one word longer than a title
+        return shorten(_first_sentence(text), TITLE_MAX)
+    return _capitalise_title(title, vietnamese)
+
+
+CLAUSE_BREAK = re.compile(r"\s*(?:[,;:()]|\s[–—-]\s)\s*")
+MIN_TITLE_WORDS = 3
+
+
+def _title_phrase(sentence: str, vietnamese: bool) -> str:
+    if len(sentence) <= TITLE_MAX:
+        return _without_trailing_stop_words(sentence)
+    clause = CLAUSE_BREAK.split(sentence, maxsplit=1)[0]
+    if len(clause) <= TITLE_MAX and len(clause.split()) >= MIN_TITLE_WORDS:
+        return _without_trailing_stop_words(clause)
+    words = sentence.split()
+    at_phrase_end = any_word = ""
+    for end in range(1, len(words) + 1):
+        candidate = " ".join(words[:end])
+        if len(candidate) > TITLE_MAX:
+            break
+        any_word = candidate
+        # A phrase ends where a function word begins the next one.
+        if end < len(words) and words[end].lower().strip(",;:") in STOP_WORDS:
+            at_phrase_end = candidate
+    if vietnamese:
+        best = at_phrase_end  # any other space may be inside a word
+    else:  # English words are whole at any space; a phrase's end still reads better
+        best = at_phrase_end if len(at_phrase_end) >= TITLE_MAX // 2 else any_word
+    return _without_trailing_stop_words(best.rstrip(",;:– "))
+
+
+def _without_trailing_stop_words(phrase: str) -> str:
+    """`phrase` without the function words it ends on, unless it is nothing else."""
+    words = phrase.split()
+    while len(words) > 1 and words[-1].lower() in STOP_WORDS:
+        words.pop()
+    if words and words[-1].lower() in STOP_WORDS:
+        return phrase.rstrip(",;:– ")  # "It is what it is": all function words
+    return " ".join(words).rstrip(",;:– ")
 
 
 def meta_description(text: str) -> str:

@@ -58,7 +58,8 @@ def test_fixed_price_action_charges_its_cost(api, user, wallet_state, path, acti
     [(1_000, 600), (12_345, 1_735), (TEXT_MAX_CHARS, 2_000)],  # 500 + ceil(len / 10) ≤ 2000
 )
 def test_rewrite_is_priced_by_length(api, user, wallet_state, length, cost):
-    text = ("word " * length)[: length - 1] + "."
+    # Text the engine changes: a rewrite that comes back unchanged is not charged.
+    text = ((ARTICLE_TEXT + " ") * (length // len(ARTICLE_TEXT) + 1))[: length - 1] + "."
 
     response = api.post("/api/ai/rewrite", {"text": text}, format="json")
 

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from articles.providers import get_provider
 from articles.providers.local import (
+    STOP_WORDS,
     LocalProvider,
     image_queries,
     key_terms,
@@ -41,25 +42,65 @@ class TestKeyTerms:
 
 
 class TestSeoTitle:
-    def test_english_title_case_within_60(self):
-        assert seo_title(ARTICLE_TEXT) == "Coffee: Grind Size, Water and Brewing"
+    """Titles from the leading sentence: what an editor would write first, not a list
+    of frequent words (issue 15: "Best: Running, Shoes and Beginners")."""
 
-    def test_vietnamese_sentence_case(self):
-        assert seo_title(VIETNAMESE_TEXT) == "Công cụ tìm kiếm: tối ưu hóa, nội dung và trang web"
-
-    def test_fewer_terms_when_they_do_not_fit(self):
-        text = (
-            "Extraordinarily comprehensive documentation. " * 3
-            + "Internationalisation considerations. " * 2
-            + "Straightforward implementation. "
-        )
-        title = seo_title(text)
-
+    @pytest.mark.parametrize(
+        ("text", "title"),
+        [
+            # The whole first sentence when it fits, title-cased.
+            (ARTICLE_TEXT, "Coffee Brewing at Home Is Easier Than Most People Think"),
+            # Its first clause when the sentence is longer.
+            (
+                "The best running shoes for beginners are light, cushioned and grip well "
+                "on every kind of road you will meet.",
+                "The Best Running Shoes for Beginners Are Light",
+            ),
+            # Its opening, cut at a word when there is no phrase end far enough in.
+            (
+                "Search engine optimisation helps small businesses reach new customers.",
+                "Search Engine Optimisation Helps Small Businesses Reach New",
+            ),
+            # Vietnamese: sentence case, cut only before a function word ("trên").
+            (VIETNAMESE_TEXT, "Tối ưu hóa công cụ tìm kiếm giúp bài viết của bạn xuất hiện"),
+            (
+                "Giày chạy bộ tốt nhất cho người mới bắt đầu cần nhẹ, êm và bám đường tốt "
+                "trên mọi loại mặt đường.",
+                "Giày chạy bộ tốt nhất cho người mới bắt đầu cần nhẹ",
+            ),
+            # Never "đổi cách" out of "thay đổi cách"; "hơn" (a function word) is dropped.
+            (
+                "Thay đổi cách viết giúp bài viết dễ đọc hơn. Người đọc thích câu ngắn.",
+                "Thay đổi cách viết giúp bài viết dễ đọc",
+            ),
+            (
+                "Khách hàng quay lại nhiều hơn khi trang web tải nhanh và nội dung trả lời "
+                "đúng câu hỏi họ đặt ra trên điện thoại.",
+                "Khách hàng quay lại nhiều hơn khi trang web tải nhanh",
+            ),
+        ],
+    )
+    def test_titles_of_english_and_vietnamese_paragraphs(self, text, title):
+        assert seo_title(text) == title
         assert len(title) <= 60
-        assert title.startswith("Extraordinarily Comprehensive Documentation")
 
-    def test_text_without_key_terms(self):
-        assert seo_title("It is what it is.") == "It is what it is."
+    def test_a_vietnamese_title_never_ends_inside_a_word(self):
+        sentence = (
+            "Người dùng điện thoại cần trang web hiển thị nhanh chóng trên màn hình nhỏ "
+            "và nội dung ngắn gọn."
+        )
+        title = seo_title(sentence)
+
+        rest = sentence[len(title) :].split()
+        assert sentence.startswith(title)
+        assert rest and rest[0] in STOP_WORDS  # the cut is before "trên"
+
+    def test_a_vietnamese_sentence_with_no_phrase_end_is_shortened_whole(self):
+        text = "Ngườidùng " * 12  # no function word to cut before
+        assert len(seo_title(text)) <= 60
+
+    def test_text_of_function_words_only(self):
+        assert seo_title("It is what it is.") == "It Is What It Is"
 
 
 class TestMetaDescription:

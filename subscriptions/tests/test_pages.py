@@ -16,10 +16,15 @@ def card(html: str, slug: str) -> str:
     return match.group(0)
 
 
-def test_anonymous_users_are_sent_to_login(client):
+def test_visitors_see_the_plans_with_a_sign_up_link(client):
     response = client.get("/plans/")
 
-    assert (response.status_code, response.url) == (302, "/login/?next=/plans/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "⚡ 2,000,000" in card(html, "professional")
+    assert 'href="/register/"' in card(html, "professional")
+    assert "/upgrade/" not in html  # buying needs an account
+    assert "per month, or per year on annual billing" in card(html, "starter")
 
 
 def test_plans_page_shows_the_catalogue(signed_in):

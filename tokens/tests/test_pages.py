@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from accounts.tests.factories import UserFactory
 from subscriptions.models import UserSubscription
@@ -94,8 +94,25 @@ def test_dashboard_shows_a_paid_plan(signed_in, user):
     html = signed_in.get("/dashboard/").content.decode()
 
     assert text_of(html, "token-badge") == "⚡ 2,010,000 Token"
-    assert text_of(html, "balance-limit") == "2,010,000 Professional"
+    assert text_of(html, "balance-limit") == "2,010,000 Professional · 2,000,000 tokens"
     assert text_of(html, "balance-used") == "0"
+    # The 10,000 free tokens were added to, and the dashboard says where they came from.
+    assert "plus 10,000 you had before it started" in text_of(html, "carried-over")
+
+
+def test_dashboard_banners_for_a_low_balance_and_a_pending_payment(signed_in, user):
+    from payments.tests.factories import PaymentFactory
+
+    html = signed_in.get("/dashboard/").content.decode()
+    assert 'id="low-balance-banner"' not in html and 'id="pending-payment-banner"' not in html
+
+    Wallet(user).debit(9_001)  # 999 left: under a tenth of 10,000
+    payment = PaymentFactory(user=user, plan="starter")
+
+    html = signed_in.get("/dashboard/").content.decode()
+    assert "Only 999 tokens left" in text_of(html, "low-balance-banner")
+    assert payment.reference_code in text_of(html, "pending-payment-banner")
+    assert f'href="/payments/{payment.pk}/"' in html
 
 
 def test_a_null_balance_is_restored_before_it_is_shown(signed_in, user):
@@ -142,8 +159,8 @@ def test_dashboard_chart_has_30_daily_bars_with_accessible_labels(signed_in, use
     assert "Tokens used per day, last 30 days" in svg
     assert "800 tokens in total; at most 700 tokens on one day." in svg
     assert svg.count('<rect class="bar"') == 30
-    today = timezone.localdate().strftime("%m/%d/%Y")
-    three_days_ago = (timezone.localdate() - timedelta(days=3)).strftime("%m/%d/%Y")
+    today = dateformat.format(timezone.localdate(), "j M Y")  # volx/formats/en
+    three_days_ago = dateformat.format(timezone.localdate() - timedelta(days=3), "j M Y")
     assert f"<title>{today}: 700 tokens</title>" in svg
     assert f"<title>{three_days_ago}: 100 tokens</title>" in svg
 
@@ -284,10 +301,10 @@ def test_csv_export_of_the_users_own_usage(signed_in, user, url):
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="volx-usage-')
     rows = csv_rows(response)
-    assert rows[0] == ["created_at", "action", "tokens_used", "article_id"]
+    assert rows[0] == ["created_at", "action", "tokens_used", "article_id", "result"]
     assert [row[1:] for row in rows[1:]] == [
-        ["find_image", "100", ""],
-        ["generate_seo_title", "300", ""],
+        ["find_image", "100", "", ""],
+        ["generate_seo_title", "300", "", ""],
     ]
 
 
@@ -299,7 +316,7 @@ def test_csv_export_applies_the_filters(signed_in, user):
 
     rows = csv_rows(signed_in.get(f"/usage/export.csv?action=generate_seo_title&date_from={start}"))
 
-    assert [row[1:] for row in rows[1:]] == [["generate_seo_title", "300", ""]]
+    assert [row[1:] for row in rows[1:]] == [["generate_seo_title", "300", "", ""]]
 
 
 def test_csv_export_streams_every_row_in_batches(signed_in, user, monkeypatch):

@@ -82,6 +82,7 @@ class World:
         ]  # fmt: skip
         ids = {
             "articles:detail": self.article.pk,
+            "articles:editor": self.article.pk,
             "tokens:bonus": self.user.pk,
             "payments:upgrade": "grow",  # not professional: a payment for it is pending
             **{f"payments:{name}": self.payment.pk for name in payment_routes},
@@ -214,6 +215,23 @@ def _article_update(world, method, path):
     assert response.status_code == 200
     article = Article.objects.get(pk=world.article.pk)
     assert (article.user_id, article.title) == (world.user.pk, "Renamed")
+
+
+@case("articles:new-page")
+def _article_create_page(world, method, path):
+    body = {**article_fields(), "title": "Mine", "content": "Text."}
+    assert world.as_user.post(path, body).status_code == 302
+    article = Article.objects.get(title="Mine")
+    assert (article.user_id, article.pk != OTHER_ID) == (world.user.pk, True)
+
+
+@case("articles:editor")
+def _article_editor(world, method, path):
+    before = {k: v for k, v in world.state().items() if k != "articles"}
+    assert world.as_user.post(path, {**article_fields(), "title": "Renamed"}).status_code == 302
+    article = Article.objects.get(pk=world.article.pk)
+    assert (article.user_id, article.title) == (world.user.pk, "Renamed")
+    assert {k: v for k, v in world.state().items() if k != "articles"} == before
 
 
 @case(*(f"articles:{action.name}" for action in ACTIONS.values()))

@@ -114,6 +114,7 @@ def objects(owner):
     }
     api_and_pages = {
         "articles:detail": article,
+        "articles:editor": article,
         "payments:detail": payment,
         "payments:detail-page": payment,
         "payments:cancelled": payment,
