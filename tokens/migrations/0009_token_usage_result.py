@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tokens', '0009_cache_table'),
+        ('tokens', '0008_idempotency_keys_binary'),
     ]
 
     operations = [
