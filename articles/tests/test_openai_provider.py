@@ -105,9 +105,7 @@ def test_a_provider_error_names_its_http_status(api, chat_server):
     assert response.json() == {"error": "The AI provider failed (HTTP 500)."}
 
 
-def test_a_slow_provider_is_504_and_costs_nothing(
-    api, user, wallet_state, chat_server, settings
-):
+def test_a_slow_provider_is_504_and_costs_nothing(api, user, wallet_state, chat_server, settings):
     chat_server.mode = "slow"  # answers after 1.5 s
     settings.AI_TIMEOUT = 0.5
 
