@@ -166,6 +166,15 @@ class EmailChangeForm(forms.Form):
         return password
 
 
+class PasswordChangeForm(auth_forms.PasswordChangeForm):
+    """Django's, without its autofocus: on the account page it is one form of several, and
+    focusing it would scroll the page past the others."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["old_password"].widget.attrs.pop("autofocus", None)
+
+
 class DeleteAccountForm(forms.Form):
     password = forms.CharField(
         label=_("Your password"),

@@ -8,7 +8,6 @@ from django.contrib import messages
 from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordChangeForm
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -26,6 +25,7 @@ from accounts.forms import (
     DeleteAccountForm,
     EmailChangeForm,
     LoginForm,
+    PasswordChangeForm,
     PasswordResetForm,
     PreferencesForm,
     ProfileForm,
