@@ -10,6 +10,7 @@ found an account to write to.
 
 import logging
 import zoneinfo
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -58,8 +59,7 @@ def send(
     language, time_zone = user.language, user.time_zone
 
     def send_after_commit() -> None:  # a named function: Django logs failures by name
-        message = render(name, subject, context, address, language, time_zone)
-        deliver(message)
+        deliver(lambda: render(name, subject, context, address, language, time_zone))
 
     # robust: a failure is logged; it never fails the request that caused the e-mail.
     transaction.on_commit(send_after_commit, robust=True)
@@ -83,17 +83,19 @@ def render(
     return message
 
 
-def deliver(message: EmailMultiAlternatives) -> None:
+def deliver(message: Callable[[], EmailMultiAlternatives]) -> None:
+    """Render and send `message` on a background thread: the templates need no database
+    (their context is plain values), and the request answers without waiting for either."""
     # The locmem backend (the tests') keeps mail in this process's memory: nothing to
     # wait for, and the test reads the outbox right after the request.
     if settings.EMAIL_BACKEND in IN_PROCESS_BACKENDS:
-        message.send()
+        message().send()
         return
     _delivery.submit(_send_logged, message)
 
 
-def _send_logged(message: EmailMultiAlternatives) -> None:
+def _send_logged(message: Callable[[], EmailMultiAlternatives]) -> None:
     try:
-        message.send()
+        message().send()
     except Exception:
-        logger.exception("could not send the e-mail %r to %s", message.subject, message.to)
+        logger.exception("could not send an e-mail")

@@ -76,7 +76,7 @@ def test_filemail_email_url_writes_each_email_to_a_file(tmp_path, settings):
     user = UserFactory(email="file@example.com")
 
     emails.deliver(
-        emails.render(
+        lambda: emails.render(
             "verify_email", "Hi", {"name": "x", "verify_url": "http://v/"}, user.email, "en", "UTC"
         )
     )
