@@ -5,7 +5,7 @@ import zoneinfo
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.validators import UnicodeUsernameValidator
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import translation
 
@@ -193,6 +193,13 @@ class User(AbstractBaseUser):
         the pending address was taken by another account meanwhile."""
         if not token or len(token) > 128:
             return None
+        try:
+            return cls._verify_email(token)
+        except IntegrityError:  # the pending address was registered a moment ago
+            return None
+
+    @classmethod
+    def _verify_email(cls, token: str) -> "User | None":
         with transaction.atomic():
             user = (
                 cls.objects.select_for_update()
