@@ -3,16 +3,19 @@
 import zoneinfo
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
 from django.utils import timezone, translation
 
 from volx.middleware import is_api
 
 
 class AccountPreferencesMiddleware:
-    """After AuthenticationMiddleware: the account's language (over the browser's and the
-    language cookie's; the header's switcher stores its choice on the account) and time
-    zone. Pages only: the API answers the same to every client, and its users come from
-    JWTs, which no middleware has read yet."""
+    """After AuthenticationMiddleware: the account's time zone, and its language unless
+    this browser chose one (the language cookie: the header's switcher, which stores the
+    choice on the account too, and the account page set it). So a new device opens in the
+    account's language, and a choice made before logging in is kept. Pages only: the API
+    answers the same to every client, and its users come from JWTs, which no middleware
+    has read yet."""
 
     sync_capable = True
     async_capable = True
@@ -41,8 +44,9 @@ class AccountPreferencesMiddleware:
 
     @staticmethod
     def preferences(request, user):
-        translation.activate(user.language)
-        request.LANGUAGE_CODE = user.language
+        if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:
+            translation.activate(user.language)
+            request.LANGUAGE_CODE = user.language
         try:
             zone = zoneinfo.ZoneInfo(user.time_zone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -183,7 +183,10 @@ def account(request: HttpRequest) -> HttpResponse:
         form = forms[section] = ACCOUNT_FORMS[section](request, request.POST)
         if form.is_valid():
             _save_account_form(request, section, form)
-            return redirect(reverse("accounts:account") + f"#{section}")
+            response = redirect(reverse("accounts:account") + f"#{section}")
+            if section == "preferences":
+                set_language_cookie(response, request.user.language)
+            return response
     status = 400 if section in ACCOUNT_FORMS else 200
     return render(request, "accounts/account.html", {"forms": forms, **forms}, status=status)
 
@@ -237,6 +240,20 @@ def account_delete(request: HttpRequest) -> HttpResponse:
         return redirect(settings.LOGIN_URL)
     status = 400 if request.method == "POST" else 200
     return render(request, "accounts/account_delete.html", {"form": form}, status=status)
+
+
+def set_language_cookie(response: HttpResponse, language: str) -> None:
+    """What Django's set_language sets: this browser's language, over the account's."""
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )
 
 
 @require_POST

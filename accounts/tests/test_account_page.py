@@ -331,3 +331,20 @@ def test_the_pages_are_in_vietnamese(signed_in, user):
     User.objects.filter(pk=user.pk).update(language="vi")
     html = signed_in.get("/account/").content.decode()
     assert "Tài khoản của bạn" in html and "Tải dữ liệu của tôi" in html
+
+
+def test_a_browsers_own_language_choice_wins_over_the_accounts(signed_in, user):
+    """The language cookie (the header's switcher, also before logging in) is this
+    browser's choice; without one, the account's language."""
+    User.objects.filter(pk=user.pk).update(language="vi")
+    assert '<html lang="vi">' in signed_in.get("/dashboard/").content.decode()
+
+    signed_in.cookies["django_language"] = "en"
+    assert '<html lang="en">' in signed_in.get("/dashboard/").content.decode()
+
+
+def test_saving_the_language_sets_this_browsers_choice_too(signed_in, user):
+    signed_in.cookies["django_language"] = "en"
+    post(signed_in, "preferences", language="vi", time_zone="UTC")
+    assert signed_in.cookies["django_language"].value == "vi"
+    assert '<html lang="vi">' in signed_in.get("/dashboard/").content.decode()
