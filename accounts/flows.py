@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import emails
 from accounts.models import User
+from tokens.wallet import Wallet
 
 
 def send_verification(user: User, *, welcome: bool = False) -> None:
@@ -19,6 +20,7 @@ def send_verification(user: User, *, welcome: bool = False) -> None:
     token = user.new_verification_token()
     context = {"verify_url": emails.site_url(reverse("accounts:verify-email", args=[token]))}
     if welcome:
+        context["tokens"] = Wallet(user).balance()  # the free plan's, granted just now
         emails.send(user, "welcome", _("Welcome to Volx: please confirm your e-mail"), context)
     else:
         emails.send(user, "verify_email", _("Confirm your e-mail address for Volx"), context)

@@ -43,6 +43,7 @@ def test_registration_sends_the_welcome_email_with_a_link(api_client, committed,
     (mail,) = mailoutbox
     assert mail.to == ["new@example.com"]
     assert mail.subject == "Welcome to Volx: please confirm your e-mail"
+    assert "Your free plan is ready, with 10,000 tokens for the AI tools." in mail.body
     user = User.objects.get(username="newbie")
     assert user.verification_token == token_digest(token_in(mail))  # only the digest is kept
 
@@ -52,6 +53,7 @@ def test_registration_takes_the_requests_language(api_client, committed, mailout
 
     assert User.objects.get(username="newbie").language == "vi"
     assert mailoutbox[0].subject == "Chào mừng bạn đến với Volx: hãy xác nhận e-mail của bạn"
+    assert "kèm 10.000 token cho các công cụ AI" in mailoutbox[0].body
 
 
 def test_the_register_page_sends_it_too(client, committed, mailoutbox):
