@@ -82,13 +82,18 @@ class User(AbstractBaseUser):
     # The old schema's column, now the SHA-256 of the last e-mailed verification link's
     # token (token_digest); NULL when no link is outstanding.
     verification_token = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 (old schema)
+    # The columns below have database defaults too: SQL written against the old schema
+    # (an INSERT that names only its columns) must keep working (SPEC §4).
     # An e-mail change waits here until the link sent to the new address is opened.
-    pending_email = models.EmailField(max_length=255, blank=True, default="")
+    pending_email = models.EmailField(max_length=255, blank=True, default="", db_default="")
     # The user's e-mails and pages are in this language, their pages in this time zone.
     language = models.CharField(
-        max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+        max_length=8,
+        choices=settings.LANGUAGES,
+        default=settings.LANGUAGE_CODE,
+        db_default=settings.LANGUAGE_CODE,
     )
-    time_zone = models.CharField(max_length=64, default="UTC")
+    time_zone = models.CharField(max_length=64, default="UTC", db_default="UTC")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

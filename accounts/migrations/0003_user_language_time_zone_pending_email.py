@@ -13,17 +13,17 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='user',
             name='language',
-            field=models.CharField(choices=[('en', 'English'), ('vi', 'Tiếng Việt')], default='en', max_length=8),
+            field=models.CharField(choices=[('en', 'English'), ('vi', 'Tiếng Việt')], db_default='en', default='en', max_length=8),
         ),
         migrations.AddField(
             model_name='user',
             name='pending_email',
-            field=models.EmailField(blank=True, default='', max_length=255),
+            field=models.EmailField(blank=True, db_default='', default='', max_length=255),
         ),
         migrations.AddField(
             model_name='user',
             name='time_zone',
-            field=models.CharField(default='UTC', max_length=64),
+            field=models.CharField(db_default='UTC', default='UTC', max_length=64),
         ),
         migrations.AddIndex(
             model_name='user',

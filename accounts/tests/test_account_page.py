@@ -348,3 +348,19 @@ def test_saving_the_language_sets_this_browsers_choice_too(signed_in, user):
     post(signed_in, "preferences", language="vi", time_zone="UTC")
     assert signed_in.cookies["django_language"].value == "vi"
     assert '<html lang="vi">' in signed_in.get("/dashboard/").content.decode()
+
+
+def test_an_insert_written_for_the_old_schema_still_works(db):
+    """SPEC §4: the new columns have database defaults, so old SQL naming only the old
+    columns keeps working."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO users (email, username, password, full_name, avatar_url, bio,"
+            " is_active, is_verified, role, tokens_remaining, verification_token,"
+            " created_at, updated_at) VALUES ('old@example.com', 'old', '!', '', '', '',"
+            " 1, 0, 'user', 0, NULL, '2024-01-01 00:00:00', '2024-01-01 00:00:00')"
+        )
+    user = User.objects.get(username="old")
+    assert (user.language, user.time_zone, user.pending_email) == ("en", "UTC", "")
