@@ -67,13 +67,13 @@ class UserAdmin(LargeTableAdmin):
     # The balance moves only through the wallet (the actions below, payments), never by hand.
     readonly_fields = [
         "tokens_remaining", "plan", "expires", "history", "last_login", "created_at",
-        "updated_at",
+        "updated_at", "pending_email",
     ]  # fmt: skip
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # avatar_url
     fields = [
-        "username", "email", "full_name", "avatar_url", "bio", "role", "is_active",
-        "is_verified", "tokens_remaining", "plan", "expires", "history", "last_login",
-        "created_at", "updated_at",
+        "username", "email", "pending_email", "full_name", "avatar_url", "bio", "role",
+        "is_active", "is_verified", "language", "time_zone", "tokens_remaining", "plan",
+        "expires", "history", "last_login", "created_at", "updated_at",
     ]  # fmt: skip
 
     def has_add_permission(self, request):

@@ -1,11 +1,13 @@
 from django import forms
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError
 
+from accounts import flows
 from accounts.api import RegisterSerializer
-from accounts.models import User
+from accounts.models import User, time_zone_choices
 
 # RegisterSerializer's own messages, so that the page shows them in the user's language.
 SERIALIZER_MESSAGES = [
@@ -87,3 +89,105 @@ class RegisterForm(forms.Form):
         for field, messages in errors.items():
             for message in messages:
                 self.add_error(field if field in self.fields else None, gettext(str(message)))
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    """Django's form (it finds the active users with this address and a usable password),
+    sending Volx's e-mail: in the user's language, after the commit, off the request."""
+
+    email = forms.EmailField(
+        label=_("E-mail"),
+        max_length=255,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+
+    def save(self, **ignored) -> None:
+        for user in self.get_users(self.cleaned_data["email"]):
+            flows.send_password_reset(user)
+
+
+class ProfileForm(forms.ModelForm):
+    avatar_url = forms.URLField(
+        label=_("Avatar URL"),
+        max_length=500,
+        required=False,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"placeholder": "https://"}),
+    )
+
+    class Meta:
+        model = User
+        fields = ["full_name", "avatar_url", "bio"]
+        labels = {"full_name": _("Full name"), "bio": _("Bio")}
+        widgets = {
+            "full_name": forms.TextInput(attrs={"autocomplete": "name"}),
+            "bio": forms.Textarea(attrs={"rows": 4}),
+        }
+
+
+class PreferencesForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(label=_("Time zone"), choices=time_zone_choices)
+
+    class Meta:
+        model = User
+        fields = ["language", "time_zone"]
+        labels = {"language": _("Language")}
+        help_texts = {"language": _("Of your pages and of the e-mails we send you.")}
+
+
+class EmailChangeForm(forms.Form):
+    email = forms.EmailField(
+        label=_("New e-mail"),
+        max_length=255,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    password = forms.CharField(
+        label=_("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, user: User, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_email(self) -> str:
+        email = User.objects.normalize_email(self.cleaned_data["email"])
+        if email == self.user.email:
+            raise forms.ValidationError(_("This is already your e-mail address."))
+        if User.objects.filter(email=email).exists():
+            raise forms.ValidationError(gettext("A user with this e-mail already exists."))
+        return email
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError(_("The password is not correct."))
+        return password
+
+
+class PasswordChangeForm(auth_forms.PasswordChangeForm):
+    """Django's, without its autofocus: on the account page it is one form of several, and
+    focusing it would scroll the page past the others."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["old_password"].widget.attrs.pop("autofocus", None)
+
+
+class DeleteAccountForm(forms.Form):
+    password = forms.CharField(
+        label=_("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, user: User, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError(_("The password is not correct."))
+        return password

@@ -20,10 +20,11 @@ from drf_spectacular.utils import (
     extend_schema_field,
     extend_schema_view,
 )
-from rest_framework import generics, serializers, status
+from rest_framework import generics, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import VerifiedEmailIfRequired
 from articles.actions import TEXT_MAX_CHARS, Action, Outcome, Run, hold
 from articles.models import Article, ArticleLimitReached
 from articles.providers import ProviderError, ProviderTimeout
@@ -319,6 +320,8 @@ class AIActionView(APIView):
 
     ai_action: Action | None = None  # set per route: as_view(ai_action=…)
     throttle_scope = "ai"  # per user, all four actions together: THROTTLE_AI
+    # Checked by DRF's initial() in start(), before the hold: AI_REQUIRES_VERIFIED_EMAIL.
+    permission_classes = [permissions.IsAuthenticated, VerifiedEmailIfRequired]
     schema = AIActionSchema()
     http_method_names = ["post", "options"]
 
@@ -401,6 +404,9 @@ class AIActionView(APIView):
             ),
             **ERRORS,
             402: OpenApiResponse(InsufficientTokensSerializer, description="Not enough tokens."),
+            403: OpenApiResponse(
+                ErrorSerializer, description="AI_REQUIRES_VERIFIED_EMAIL: address not verified."
+            ),
             **IDEMPOTENCY_RESPONSES,
             502: OpenApiResponse(ErrorSerializer, description="The AI provider failed."),
             504: OpenApiResponse(ErrorSerializer, description="The AI provider timed out."),

@@ -2,16 +2,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.db import models, transaction
+from django.db import models
 from django.db.models.functions import Now
-from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.formats import number_format
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from accounts import emails
 from accounts.models import User
 from tokens import references
 from tokens.models import LedgerEntry
@@ -322,13 +319,9 @@ class UserSubscription(models.Model):
         notified_at = max(timezone.now(), self.updated_at)
         type(self).objects.filter(pk=self.pk).update(low_balance_notified_at=notified_at)
         self.low_balance_notified_at = notified_at
-        user = self.user
-
-        def send_after_commit() -> None:  # a named function: Django logs failures by name
-            send_low_balance_email(user, balance_after, limit)
-
-        # robust: a mail server that fails is logged, it does not fail the paid request.
-        transaction.on_commit(send_after_commit, robust=True)
+        # Queued for after the commit (accounts.emails); a mail server that fails is
+        # logged, it does not fail the paid request.
+        send_low_balance_email(self.user, balance_after, limit)
         return True
 
     # --- paid periods: confirmation, refund, renewal, expiry ------------------
@@ -550,20 +543,11 @@ def period_paid_by(payment, replaced: dict | None = None) -> tuple[datetime, dat
 
 
 def send_low_balance_email(user: User, balance: int, limit: int) -> None:
-    """The low-balance e-mail (templates/emails/low_balance.*), in the active language."""
-    if not user.email:
-        return
+    """The low-balance e-mail (templates/emails/low_balance.*), in the user's language."""
     context = {
-        "name": user.full_name or user.username,
-        "balance": number_format(balance, force_grouping=True),
-        "limit": number_format(limit, force_grouping=True),
+        "balance": balance,
+        "limit": limit,
         "percent": LOW_BALANCE_PERCENT,
-        "plans_url": f"{settings.SITE_URL.rstrip('/')}/plans/",
+        "plans_url": emails.site_url("/plans/"),
     }
-    message = EmailMultiAlternatives(
-        subject=gettext("Your Volx token balance is running low"),
-        body=render_to_string("emails/low_balance.txt", context),
-        to=[user.email],
-    )
-    message.attach_alternative(render_to_string("emails/low_balance.html", context), "text/html")
-    message.send()
+    emails.send(user, "low_balance", _("Your Volx token balance is running low"), context)

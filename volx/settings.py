@@ -49,6 +49,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A signed-in user's pages in their account's language and time zone.
+    "accounts.middleware.AccountPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns a login refused by the lockout into the "locked" page (accounts/locked.html).
@@ -139,6 +141,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# A password reset link works once, for this long (Django's PasswordResetTokenGenerator).
+PASSWORD_RESET_TIMEOUT = 60 * env.int("PASSWORD_RESET_TIMEOUT_MINUTES", default=60)
+# true: AI actions answer 403 until the user has verified their e-mail address.
+AI_REQUIRES_VERIFIED_EMAIL = env.bool("AI_REQUIRES_VERIFIED_EMAIL", default=False)
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/dashboard/"
 LOGOUT_REDIRECT_URL = "/login/"
@@ -209,6 +215,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "register": env.str("THROTTLE_REGISTER", default="20/hour"),  # per client address
         "ai": env.str("THROTTLE_AI", default="120/minute"),  # per user
+        # reset e-mails and new passwords, per client address
+        "password_reset": env.str("THROTTLE_PASSWORD_RESET", default="10/hour"),
+        "verify_email": env.str("THROTTLE_VERIFY_EMAIL", default="5/hour"),  # per user
     },
     "NUM_PROXIES": NUM_PROXIES,
 }
@@ -217,6 +226,12 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": False,
+    # Every token carries a digest of the user's password hash and is refused once the
+    # hash changes: a password reset or change, or an account deletion, ends every JWT
+    # issued before it (the refresh view checks it too: accounts/api.py). The same fact
+    # ends the user's other sessions (Django's session auth hash). Stateless, unlike the
+    # blacklist app, which would keep a row per login and cover refresh tokens only.
+    "CHECK_REVOKE_TOKEN": True,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Volx API",

@@ -3,11 +3,14 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.views import set_language
+
 urlpatterns = [
     # Signed in: the dashboard; anonymous: the dashboard sends them to the login page.
     path("", RedirectView.as_view(pattern_name="tokens:dashboard"), name="home"),
     path("admin/", admin.site.urls),
-    path("i18n/", include("django.conf.urls.i18n")),
+    # Django's set_language, which also stores a signed-in user's choice on the account.
+    path("i18n/setlang/", set_language, name="set_language"),
     path("", include("accounts.urls")),
     path("", include("subscriptions.urls")),
     path("", include("tokens.urls")),

@@ -10,6 +10,10 @@ PUBLIC = {
     "api/auth/register",
     "api/auth/login",
     "api/auth/refresh",
+    # the e-mailed links' tokens are the proof, for callers who cannot log in
+    "api/auth/password-reset",
+    "api/auth/password-reset/confirm",
+    "api/auth/verify-email",
     "api/plans",
     "api/schema/",
     "api/docs/",

@@ -85,6 +85,9 @@ class World:
             "articles:editor": self.article.pk,
             "tokens:bonus": self.user.pk,
             "payments:upgrade": "grow",  # not professional: a payment for it is pending
+            # e-mailed links with tokens nobody sent
+            "accounts:password-reset-confirm": "MQ",
+            "accounts:verify-email": "forged-token",
             **{f"payments:{name}": self.payment.pk for name in payment_routes},
         }
         assert key in ids, f"{route} takes an id: say whose in this test"
@@ -156,6 +159,42 @@ def _changes_nothing(world, method, path):
     body["username"] = world.user.username
     before = world.state()
     response = getattr(APIClient(), method)(path, body, format="json")
+    assert response.status_code < 500
+    assert world.state() == before
+
+
+@case(
+    "accounts:password-reset",
+    "accounts:password-reset-confirm-api",
+    "accounts:password-change",
+    "accounts:verify-email-api",
+    "accounts:verify-email-resend-api",
+    "accounts:verify-email",
+    "accounts:verify-email-resend",
+    "accounts:account",
+    "accounts:account-delete",
+)
+@case("accounts:password-reset-page", methods=("post", "put"))
+# Django's view answers an invalid link's page whatever the method.
+@case("accounts:password-reset-confirm", methods=("post", "put", "patch"))
+def _own_account_only(world, method, path):
+    """The account's own flows (password reset and change, verification, the account
+    page, deletion with a wrong password): whatever the forged fields say, no balance,
+    role, plan, owner, price or address changes."""
+    body = {
+        **forged(),
+        "email": world.user.email,
+        "password": "wrong",
+        "old_password": "wrong",
+        "new_password": "Brand-New-Secret-77",
+        "token": "forged-token",
+        "uid": "MQ",
+        "form": "profile",
+        "profile-full_name": "Renamed",
+    }
+    before = world.state()
+    api = path.startswith("/api/")
+    response = getattr(world.as_user, method)(path, body, format="json" if api else None)
     assert response.status_code < 500
     assert world.state() == before
 

@@ -38,6 +38,8 @@ def test_the_default_rates_come_from_the_environment():
     assert project_settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] == {
         "register": "20/hour",  # THROTTLE_REGISTER
         "ai": "120/minute",  # THROTTLE_AI
+        "password_reset": "10/hour",  # THROTTLE_PASSWORD_RESET
+        "verify_email": "5/hour",  # THROTTLE_VERIFY_EMAIL
     }
 
 
