@@ -176,6 +176,11 @@ def test_ai_actions_need_a_verified_address_when_the_operator_says_so(user, clie
 
     assert refused.status_code == 403
     assert refused.json()["error"].startswith("Verify your e-mail address first")
+    assert refused.json()["code"] == "email_not_verified"  # the tools page shows `error`
+    in_vietnamese = api.post(
+        "/api/ai/find-image", {"text": "Ví nhanh"}, format="json", HTTP_ACCEPT_LANGUAGE="vi"
+    )
+    assert in_vietnamese.json()["error"].startswith("Hãy xác nhận địa chỉ e-mail trước")
     user.refresh_from_db()
     assert user.tokens_remaining == 10_000 and not TokenUsage.objects.exists()
 

@@ -286,6 +286,8 @@
           openInsufficientDialog(answerBody);
         } else if (answer.status === 504) {
           status(message("Timeout"), "error");
+        } else if (answer.status === 403 && answerBody.code === "email_not_verified") {
+          status(answerBody.error, "error"); // the banner above offers to send the link again
         } else if (answer.status === 401 || answer.status === 403) {
           status(message("Session"), "error");
         } else {
