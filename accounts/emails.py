@@ -41,11 +41,14 @@ def send(
     context: dict | None = None,
     *,
     to: str | None = None,
+    attachments: list[tuple[str, str, str]] | None = None,
 ) -> None:
     """Queue e-mail `name` to `user` (or to the address `to`) for after the commit.
 
     `subject` is a lazy translation (gettext_lazy), read in the user's language. The
     templates get `context` plus `user`, `name` (how to greet them) and `site_url`.
+    `attachments`: (filename, template, mimetype), each rendered like the body, from the
+    same context in the same language and time zone (a payment's receipt).
     """
     address = to or user.email
     if not address or not user.is_active:  # a deleted account's address is a placeholder
@@ -59,14 +62,25 @@ def send(
     language, time_zone = user.language, user.time_zone
 
     def send_after_commit() -> None:  # a named function: Django logs failures by name
-        deliver(lambda: render(name, subject, context, address, language, time_zone))
+        deliver(
+            lambda: render(
+                name, subject, context, address, language, time_zone, attachments=attachments
+            )
+        )
 
     # robust: a failure is logged; it never fails the request that caused the e-mail.
     transaction.on_commit(send_after_commit, robust=True)
 
 
 def render(
-    name: str, subject, context: dict, address: str, language: str, time_zone: str
+    name: str,
+    subject,
+    context: dict,
+    address: str,
+    language: str,
+    time_zone: str,
+    *,
+    attachments: list[tuple[str, str, str]] | None = None,
 ) -> EmailMultiAlternatives:
     try:
         zone = zoneinfo.ZoneInfo(time_zone)
@@ -80,6 +94,8 @@ def render(
             headers={"Content-Language": language},
         )
         message.attach_alternative(render_to_string(f"emails/{name}.html", context), "text/html")
+        for filename, template, mimetype in attachments or ():
+            message.attach(filename, render_to_string(template, context), mimetype)
     return message
 
 

@@ -6,7 +6,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from payments.signals import payment_confirmed, payment_refunded
+from payments.signals import payment_confirmed, payment_refunded, payment_rejected
 from subscriptions.models import (
     BillingCycle,
     Plan,
@@ -288,6 +288,7 @@ class Payment(models.Model):
         payment.decided_at = timezone.now()
         payment.reason = reason[:255]
         payment.save(update_fields=["status", "decided_by", "decided_at", "reason", "updated_at"])
+        payment_rejected.send(sender=Payment, payment=payment)
         self.refresh_from_db()
 
     @retry_transaction

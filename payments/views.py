@@ -5,7 +5,6 @@ payments.services.start_purchase(). It changes no plan and no balance; only veri
 does (docs/rules.md, Only verified money grants tokens).
 """
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -14,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from payments import receipts
 from payments.forms import UpgradeForm
 from payments.gateways import GatewayError
 from payments.methods import REQUIRED_SETTINGS, bank_details, configured_methods, missing_settings
@@ -261,13 +261,6 @@ def receipt(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("no receipt: the payment was not confirmed")
     payment.ensure_receipt_number()
     with_labels(payment, plan_names())
-    seller = {
-        "name": settings.RECEIPT_SELLER_NAME,
-        "address_lines": [
-            line.strip()
-            for line in settings.RECEIPT_SELLER_ADDRESS.replace("\\n", "\n").splitlines()
-            if line.strip()
-        ],
-        "tax_id": settings.RECEIPT_SELLER_TAX_ID,
-    }
-    return render(request, "payments/receipt.html", {"payment": payment, "seller": seller})
+    return render(
+        request, "payments/receipt.html", {"payment": payment, "seller": receipts.seller()}
+    )

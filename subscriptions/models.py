@@ -2,7 +2,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models
 from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -463,6 +463,99 @@ class UserSubscription(models.Model):
         subscription = cls.objects.get(pk=pk)
         return subscription.expire(now=now, policy=settings.EXPIRED_TOKENS_POLICY)
 
+    # --- expiry reminders --------------------------------------------------------
+
+    def expiry_reminder_due(self, *, now: datetime) -> int | None:
+        """Which reminder this subscription is due, in days before its end (7 or 1), or None:
+        only a paid plan that will not renew by itself, and only the nearest one (a plan
+        found with 20 hours left gets the 1-day reminder, not both)."""
+        if self.plan_type == FREE_PLAN or self.auto_renew or self.expires_at is None:
+            return None
+        left = self.expires_at - now
+        if left <= timedelta(0):
+            return None  # past its end: expire_subscriptions' work, not a reminder's
+        return next((days for days in sorted(REMINDER_DAYS) if left <= timedelta(days=days)), None)
+
+    @classmethod
+    def send_expiry_reminders(cls, *, now: datetime | None = None) -> int:
+        """E-mail each plan that ends within 7 days, and again within 1 day, and does not
+        auto-renew (docs/rules.md, Expiry reminders); returns how many were queued.
+
+        Each reminder goes once per plan period (the period's end, `expires_at`): an
+        ExpiryReminder row, unique per subscription, end and reminder, is claimed in the
+        transaction that queues the e-mail. Safe to run every hour on several hosts: a
+        second run, or one racing this one, finds the row and sends nothing.
+        """
+        now = now or timezone.now()
+        due = (
+            cls.objects.exclude(plan_type=FREE_PLAN)
+            .filter(auto_renew=False, expires_at__gt=now)
+            .filter(expires_at__lte=now + timedelta(days=max(REMINDER_DAYS)))
+            .values_list("pk", "user_id")
+        )
+        return sum(cls._remind_one(pk, user_id, now) for pk, user_id in list(due))
+
+    @classmethod
+    def _remind_one(cls, pk: int, user_id: int, now: datetime) -> bool:
+        try:
+            return cls._claim_reminder(pk, user_id, now)
+        except IntegrityError:
+            return False  # a run on another host claimed it between our check and insert
+
+    @classmethod
+    @retry_transaction
+    def _claim_reminder(cls, pk: int, user_id: int, now: datetime) -> bool:
+        """One reminder, in its own transaction: checked under the user's row lock (what
+        every plan change takes first, so the plan, its end and auto-renew are read as they
+        are), claimed by its row, and its e-mail queued for the commit of that claim."""
+        User.objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True).first()
+        subscription = cls.objects.select_related("user").get(pk=pk)
+        days = subscription.expiry_reminder_due(now=now)
+        if days is None:
+            return False
+        claim = {"subscription": subscription, "expires_at": subscription.expires_at}
+        if ExpiryReminder.objects.filter(**claim, days_before=days).exists():
+            return False
+        ExpiryReminder.objects.create(**claim, days_before=days, sent_at=now)
+        send_expiry_reminder_email(subscription, days)
+        return True
+
+
+# Reminders before a plan that does not renew ends, in days (docs/rules.md, Expiry reminders),
+# and their subjects (whole sentences: a lazy string formatted here would be translated in
+# the language of the run, not the user's).
+REMINDER_SUBJECTS = {
+    7: _("Your Volx plan ends in 7 days"),
+    1: _("Your Volx plan ends in 1 day"),
+}
+REMINDER_DAYS = tuple(REMINDER_SUBJECTS)
+
+
+class ExpiryReminder(models.Model):
+    """An expiry reminder sent: the claim that makes it once per plan period, whatever the
+    number of runs and hosts (the unique constraint)."""
+
+    subscription = models.ForeignKey(
+        UserSubscription, on_delete=models.CASCADE, related_name="expiry_reminders"
+    )
+    # The end of the period it was sent for: a renewal or a purchase moves the end, and
+    # the new period gets its own reminders.
+    expires_at = models.DateTimeField()
+    days_before = models.PositiveSmallIntegerField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "subscription_expiry_reminders"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "expires_at", "days_before"],
+                name="expiry_reminder_once_per_period",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id}: {self.days_before} day(s) before {self.expires_at}"
+
 
 def serialize_plan_state(state: dict) -> dict:
     """A plan state as JSON (a payment's `previous_subscription`)."""
@@ -551,3 +644,17 @@ def send_low_balance_email(user: User, balance: int, limit: int) -> None:
         "plans_url": emails.site_url("/plans/"),
     }
     emails.send(user, "low_balance", _("Your Volx token balance is running low"), context)
+
+
+def send_expiry_reminder_email(subscription: UserSubscription, days: int) -> None:
+    """The plan-expiring e-mail (templates/emails/plan_expiring.*), in the user's language."""
+    name = Plan.objects.filter(slug=subscription.plan_type).values_list("name", flat=True).first()
+    context = {
+        "plan": _(name) if name else subscription.plan_type,  # lazy: the user's language
+        "expires_at": subscription.expires_at,
+        "days": days,
+        "forfeit": settings.EXPIRED_TOKENS_POLICY == "forfeit",
+        "plans_url": emails.site_url("/plans/"),
+        "subscription_url": emails.site_url("/subscription/"),
+    }
+    emails.send(subscription.user, "plan_expiring", REMINDER_SUBJECTS[days], context)
