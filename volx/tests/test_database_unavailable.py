@@ -76,10 +76,12 @@ def test_a_page_whose_database_is_gone_is_a_503_page(client, user, monkeypatch, 
         raise OperationalError(2006, "Server has gone away")
 
     monkeypatch.setattr("tokens.views.balance_summary", gone)
+    user.language = language  # the pages' language (accounts/middleware.py)
+    user.save(update_fields=["language"])
     client.force_login(user)
     client.raise_request_exception = False
 
-    response = client.get("/dashboard/", HTTP_ACCEPT_LANGUAGE=language)
+    response = client.get("/dashboard/")
 
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
