@@ -40,7 +40,9 @@ class ThrottleWindow(models.Model):
     """A throttled client's (scope and user or address) current window, and the requests
     counted in it. One row per client, reused from window to window."""
 
-    key = models.CharField(max_length=100, primary_key=True)
+    KEY_LENGTH = 100
+
+    key = models.CharField(max_length=KEY_LENGTH, primary_key=True)
     window = models.BigIntegerField()
     hits = models.PositiveIntegerField()
 

@@ -1,5 +1,7 @@
 """API throttles: rates per `throttle_scope`, counted in the database (volx/models.py)."""
 
+import hashlib
+
 from rest_framework import throttling
 from rest_framework.settings import api_settings
 
@@ -32,6 +34,8 @@ class ScopedRateThrottle(throttling.ScopedRateThrottle):
         self.now = self.timer()
         window = int(self.now) // self.duration * self.duration
         key = self.get_cache_key(request, view)
+        if len(key) > ThrottleWindow.KEY_LENGTH:  # behind NUM_PROXIES, a long forwarded entry
+            key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
         return ThrottleWindow.objects.count_request(key, window, self.num_requests)
 
     def wait(self) -> float:

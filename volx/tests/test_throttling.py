@@ -83,6 +83,18 @@ def test_a_forged_forwarded_for_header_does_not_reset_the_count(rates, api_clien
 
 
 @pytest.mark.django_db
+def test_a_long_forwarded_address_is_counted_like_any_other(rates, api_client, settings):
+    """Behind a proxy, the address is an X-Forwarded-For entry, as long as a client made
+    it when the request bypassed the proxy: it is counted under its digest, never a 500."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    forwarded = {"HTTP_X_FORWARDED_FOR": "2001:db8::" + "f" * 300}
+
+    statuses = [register(api_client, n, **forwarded).status_code for n in range(4)]
+
+    assert statuses == [201, 201, 201, 429]
+
+
+@pytest.mark.django_db
 def test_ai_actions_over_the_rate_are_refused_and_cost_nothing(rates, user, client_for):
     api = client_for(user)
     for path in ("/api/ai/generate-seo-title", "/api/ai/find-image"):
