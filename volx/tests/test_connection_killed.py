@@ -36,7 +36,9 @@ pytestmark = [pytest.mark.locks, pytest.mark.django_db(transaction=True)]
 # Statements per request: the connection is a persistent one (CONN_MAX_AGE), already set
 # up, and the outermost transactions have no savepoint statements. Beginning and ending
 # a transaction are client calls (autocommit off, COMMIT), not statements.
-APPROVAL_STATEMENTS = 28  # with the receipt number: its counter's UPDATE and read
+# With the receipt number (its counter's UPDATE and read), and after the commit the
+# payment-approved e-mail's reads (payment, plan name, user: payments/emails.py).
+APPROVAL_STATEMENTS = 30
 # auth; the hold's UPDATE, hold INSERT, balance read and ledger INSERT; the claim and usage row
 AI_ACTION_STATEMENTS = 7
 TEXT = "Volx writes SEO titles. Volx writes meta descriptions for long articles."
