@@ -247,10 +247,11 @@ def forged(case: str, payload: str) -> tuple[str, str | None]:
         changed = payload.replace('"amount_total": 5000', '"amount_total": 5001')
         assert changed != payload and len(changed) == len(payload)
         return changed, sign(payload)
+    # Twice the 300 s tolerance: at 301 s a second of a loaded machine let one through.
     if case == "too old":
-        return payload, sign(payload, timestamp=now - 301)
+        return payload, sign(payload, timestamp=now - 600)
     if case == "too far in the future":
-        return payload, sign(payload, timestamp=now + 301)
+        return payload, sign(payload, timestamp=now + 600)
     if case == "no v1 signature":
         return payload, sign(payload).replace("v1=", "v0=")
     assert case == "garbage header"
