@@ -135,12 +135,9 @@ class PreferencesForm(forms.ModelForm):
         help_texts = {"language": _("Of your pages and of the e-mails we send you.")}
 
 
-class EmailChangeForm(forms.Form):
-    email = forms.EmailField(
-        label=_("New e-mail"),
-        max_length=255,
-        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
-    )
+class PasswordConfirmedForm(forms.Form):
+    """A form that the user confirms with their password (`self.user`'s)."""
+
     password = forms.CharField(
         label=_("Your password"),
         strip=False,
@@ -151,6 +148,21 @@ class EmailChangeForm(forms.Form):
         self.user = user
         super().__init__(*args, **kwargs)
 
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError(_("The password is not correct."))
+        return password
+
+
+class EmailChangeForm(PasswordConfirmedForm):
+    email = forms.EmailField(
+        label=_("New e-mail"),
+        max_length=255,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    field_order = ["email", "password"]
+
     def clean_email(self) -> str:
         email = User.objects.normalize_email(self.cleaned_data["email"])
         if email == self.user.email:
@@ -158,12 +170,6 @@ class EmailChangeForm(forms.Form):
         if User.objects.filter(email=email).exists():
             raise forms.ValidationError(gettext("A user with this e-mail already exists."))
         return email
-
-    def clean_password(self) -> str:
-        password = self.cleaned_data["password"]
-        if not self.user.check_password(password):
-            raise forms.ValidationError(_("The password is not correct."))
-        return password
 
 
 class PasswordChangeForm(auth_forms.PasswordChangeForm):
@@ -175,19 +181,5 @@ class PasswordChangeForm(auth_forms.PasswordChangeForm):
         self.fields["old_password"].widget.attrs.pop("autofocus", None)
 
 
-class DeleteAccountForm(forms.Form):
-    password = forms.CharField(
-        label=_("Your password"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-    )
-
-    def __init__(self, *args, user: User, **kwargs):
-        self.user = user
-        super().__init__(*args, **kwargs)
-
-    def clean_password(self) -> str:
-        password = self.cleaned_data["password"]
-        if not self.user.check_password(password):
-            raise forms.ValidationError(_("The password is not correct."))
-        return password
+class DeleteAccountForm(PasswordConfirmedForm):
+    """The account's deletion, confirmed with the password."""
