@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from articles.tests.chat_server import ChatServer
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROMIUM_ARGS = [
@@ -65,6 +67,17 @@ def pytest_collection_modifyitems(config, items):
 def _fast_password_hashing():
     """Overrides the root conftest's: the server checks passwords with the production
     hashers, so the users a test creates get real hashes."""
+
+
+@pytest.fixture
+def chat() -> Iterator[ChatServer]:
+    """A provider that streams slowly (AI_PROVIDER=openai, AI_BASE_URL=chat.base_url): four
+    pieces 1.5 s apart, the whole answer in 4.5 s, so a page shows text before the end."""
+    server = ChatServer().start()
+    server.chunks = ["Fast wallets ", "for slow ", "models, ", "word by word."]
+    server.chunk_delay = 1.5
+    yield server
+    server.stop()
 
 
 @pytest.fixture

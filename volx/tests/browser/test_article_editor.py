@@ -9,7 +9,6 @@ from selenium.webdriver.support.ui import WebDriverWait
 from accounts.tests.factories import UserFactory
 from articles.actions import ACTIONS
 from articles.models import Article
-from articles.tests.chat_server import ChatServer
 from articles.tests.factories import ArticleFactory
 from tokens.models import TokenUsage
 from volx.tests.browser.test_user_journey import ARTICLE, PASSWORD, badge, log_in
@@ -71,16 +70,6 @@ def test_leaving_with_unsaved_changes_asks_first(site, browser, wait_for):
 
     assert browser.execute_script(leaving_is_stopped) is True
     assert browser.find_element(By.ID, "unsaved-note").is_displayed()
-
-
-@pytest.fixture
-def chat():
-    server = ChatServer().start()
-    # Four pieces 1.5 s apart: the whole answer takes 4.5 s.
-    server.chunks = ["Fast wallets ", "for slow ", "models, ", "word by word."]
-    server.chunk_delay = 1.5
-    yield server
-    server.stop()
 
 
 @pytest.mark.parametrize("width", [1280, 390])

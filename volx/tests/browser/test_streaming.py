@@ -7,22 +7,11 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from accounts.tests.factories import UserFactory
 from articles.actions import ACTIONS
-from articles.tests.chat_server import ChatServer
 from volx.tests.browser.test_user_journey import PASSWORD, badge, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 TEXT = "Slow models need fast wallets. A writer waits for every word, so every word counts."
-
-
-@pytest.fixture
-def chat():
-    server = ChatServer().start()
-    # Four pieces 1.5 s apart: the whole answer takes 4.5 s.
-    server.chunks = ["Fast wallets ", "for slow ", "models, ", "word by word."]
-    server.chunk_delay = 1.5
-    yield server
-    server.stop()
 
 
 @pytest.mark.parametrize("width", [1280, 390])
