@@ -24,7 +24,7 @@ from payments.gateways import paypal as paypal_gateway
 from payments.gateways import stripe as stripe_gateway
 from payments.methods import missing_settings
 from payments.models import Payment, PaymentAlreadyDecided, WebhookEvent
-from volx.db import retry_transaction
+from volx.db import is_unavailable, retry_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,8 @@ def _receive(
     The UNIQUE(provider, event_id) insert, in its own transaction, records the delivery;
     the processing locks that row, so of two concurrent deliveries one processes and the
     other waits and finds it done. A failure rolls the processing back, is recorded on the
-    row and answered with 500: the provider delivers again and the event is retried. An
+    row and answered with 500 (503 when the database is unavailable, volx/db.py): the
+    provider delivers again and the event is retried. An
     event about nothing Volx knows (IgnoredEvent) is answered 200 "ignored" and recorded
     as such (`error` starts with IGNORED, `processed_at` stays empty): nothing retries it,
     and a delivery sent again by hand is processed again.
@@ -69,6 +70,8 @@ def _receive(
         )
         return JsonResponse({"status": "ignored", "reason": str(reason)})
     except Exception as error:
+        if is_unavailable(error):
+            raise  # answered 503 with Retry-After (volx/views.py): delivered again later
         logger.exception("%s event %s failed", provider, event_id)
         WebhookEvent.objects.filter(provider=provider, event_id=event_id).update(
             error=f"{type(error).__name__}: {error}"

@@ -10,7 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -693,3 +693,25 @@ def test_refunding_the_first_charge_of_a_renewed_subscription_keeps_the_renewal(
     deliver(event("invoice.paid", invoice("subscription_cycle", "in_volx3")))  # still billed
 
     assert state(payment) == ("refunded", 4_010_000, 4_010_000, "professional")
+
+
+def test_an_event_whose_database_is_gone_is_503_and_delivered_again(
+    payment, fake_stripe, monkeypatch, grants_for
+):
+    """Not a 500 with the error recorded on the event (which would fail too): a 503 with
+    Retry-After, and the provider's next delivery processes it."""
+    payload = event("checkout.session.completed", session(payment))
+    real_process = stripe_gateway.process_event
+
+    def gone(event):
+        raise OperationalError(2013, "Lost connection to server during query")
+
+    monkeypatch.setattr(stripe_gateway, "process_event", gone)
+    client = Client(raise_request_exception=False)
+    first = deliver(payload, client=client)
+    monkeypatch.setattr(stripe_gateway, "process_event", real_process)
+    second = deliver(payload, client=client)
+
+    assert (first.status_code, first["Retry-After"]) == (503, "5")
+    assert (second.status_code, second.json()["status"]) == (200, "processed")
+    assert grants_for(payment) == 1
