@@ -14,7 +14,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import connection
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
@@ -22,7 +21,7 @@ from articles.providers import get_provider
 from articles.providers.base import OnDelta, ProviderAnswer, Result
 from tokens.models import TokenHold
 from tokens.wallet import HoldClosed, Wallet
-from volx.db import in_database, is_unavailable
+from volx.db import in_database, once_more_if_unavailable, retry_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -189,6 +188,14 @@ class Run:
             raise
 
     def _settle(self, answer: ProviderAnswer) -> Outcome:
+        """Charge the answer. With an Idempotency-Key (`settled` stores the answer for
+        it) the charge and the stored answer are one transaction: a retry with the key
+        replays the answer or, if neither landed, runs the action again, charged once
+        either way. Without one, the wallet's own transaction."""
+        charge = retry_transaction(self._charge) if self.settled else self._charge
+        return charge(answer)
+
+    def _charge(self, answer: ProviderAnswer) -> Outcome:
         if self.action.name == "rewrite" and unchanged(answer.result, self.text):
             return self._give_back_unchanged(answer)
         wallet = Wallet(self.hold.user_id)
@@ -217,21 +224,14 @@ class Run:
         return outcome
 
     def _release(self) -> None:
-        for attempt in (1, 2):
-            try:
-                Wallet(self.hold.user_id).release(self.hold)
-            except HoldClosed:
-                pass  # settled or released already: nothing left to give back
-            except Exception as error:
-                if attempt == 1 and is_unavailable(error):
-                    # Most often the connection the settlement lost: once more on a new
-                    # one, so that a database that answers gives the tokens back now.
-                    # Exactly once: a release whose COMMIT did land finds it closed.
-                    connection.close()
-                    continue
-                # The caller must see the original error; the hold stays HELD for the
-                # operator (release_stale_holds gives it back).
-                logger.exception("Could not release token hold %s", self.hold.pk)
-            break
+        wallet = Wallet(self.hold.user_id)
+        try:
+            once_more_if_unavailable(lambda: wallet.release(self.hold))
+        except HoldClosed:
+            pass  # settled or released already: nothing left to give back
+        except Exception:
+            # The caller must see the original error; the hold stays HELD for the
+            # operator (release_stale_holds gives it back).
+            logger.exception("Could not release token hold %s", self.hold.pk)
         if self.failed:
             self.failed()

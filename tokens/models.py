@@ -5,6 +5,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from volx.db import once_more_if_unavailable
+
 # The largest balance a user can have: users.tokens_remaining and the ledger's
 # balance_after are INT columns (MySQL's signed 32 bits).
 MAX_BALANCE = 2**31 - 1
@@ -217,8 +219,11 @@ class IdempotencyRecord(models.Model):
 
     def abandon(self) -> None:
         """Forget an in-progress request that ended without an answer worth replaying,
-        so that a retry with the same key runs instead of waiting forever."""
-        type(self).objects.filter(pk=self.pk, status=self.Status.IN_PROGRESS).delete()
+        so that a retry with the same key runs instead of waiting ABANDONED_AFTER. Once
+        more on a new connection if the database was unavailable: most often the request
+        failed with it, and its retry comes at once."""
+        pending = type(self).objects.filter(pk=self.pk, status=self.Status.IN_PROGRESS)
+        once_more_if_unavailable(pending.delete)
 
     @classmethod
     def purge_expired(cls) -> int:

@@ -20,7 +20,10 @@ volx/views.py answers them 503 with Retry-After. Each path stays exactly-once:
 - before its COMMIT, a transaction lost with its connection is rolled back by the server;
 - a hold whose COMMIT's answer was lost stays open until `release_stale_holds` gives it
   back; a settlement lost so leaves its hold open, given back the same way: the 503
-  answer charged nothing;
+  answer charged nothing. A failed action gives its hold back, and drops its
+  Idempotency-Key, on a new connection at once (`once_more_if_unavailable`);
+- an AI action with an Idempotency-Key stores its answer in the transaction that
+  charges it: a retry with the key replays the answer, or runs again if neither landed;
 - a webhook answered 503 is delivered again by the provider, and its event id
   (payments.WebhookEvent) makes a second delivery of a processed event a no-op;
 - an admin approval or a bonus answered 503 is retried by the admin: a payment approves
@@ -114,6 +117,46 @@ def retry_transaction(func):
                 time.sleep(random.uniform(0, 0.005 * 2**attempt))
 
     return run
+
+
+def once_more_if_unavailable(func: Callable[[], T]) -> T:
+    """Run `func`, a transaction of its own; if the database was unavailable, run it once
+    more on a new connection and let that error go up.
+
+    For giving back what a failed request took (its token hold, its Idempotency-Key), so
+    that it is back as soon as the database answers: the connection that failed is most
+    often the one lost with a database node, and a new one reaches a healthy node (HAProxy,
+    deploy/galera/). What it gives back must be idempotent: a hold released or a key
+    dropped by a first run whose COMMIT did land is found closed or gone.
+    """
+    try:
+        return func()
+    except (OperationalError, InterfaceError) as error:
+        if connection.in_atomic_block or not is_unavailable(error):
+            raise
+    connection.close()
+    return func()
+
+
+# --- a Galera cluster ----------------------------------------------------------------
+
+
+def wait_for_cluster_writes(sender, connection, **kwargs) -> None:
+    """On a Galera node, set DB_WSREP_SYNC_WAIT for the new connection's session.
+
+    Galera commits a write on every node before COMMIT returns, but another node may apply
+    it a moment later. HAProxy sends Volx's connections to one node (deploy/galera/), so a
+    user's next request reads where it wrote; after a failover it reads on another node,
+    which with wsrep_sync_wait first applies everything committed before the read began.
+    Asked once per connection (connections persist): a MariaDB that is not a Galera node,
+    or MySQL, has wsrep_on OFF or no such variable, and nothing is set.
+    """
+    if connection.vendor != "mysql" or not settings.DB_WSREP_SYNC_WAIT:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW VARIABLES LIKE 'wsrep_on'")
+        if (cursor.fetchone() or (None, "OFF"))[1] == "ON":
+            cursor.execute("SET SESSION wsrep_sync_wait = %s", [settings.DB_WSREP_SYNC_WAIT])
 
 
 # --- database work from async views ------------------------------------------------

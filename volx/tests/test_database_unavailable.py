@@ -8,9 +8,10 @@ import logging
 
 import pytest
 from django.db import OperationalError, connection
+from django.db.models import QuerySet
 
-from tokens.models import LedgerEntry
-from volx.db import retry_transaction
+from tokens.models import IdempotencyRecord, LedgerEntry
+from volx.db import once_more_if_unavailable, retry_transaction
 from volx.tests.test_deadlock_retry import RowLock, lock_wait_timeout  # noqa: F401 (fixture)
 
 BUSY = "The service is busy or its database is unavailable. Please try again shortly."
@@ -101,3 +102,75 @@ def test_any_other_error_is_still_a_500(client, user, monkeypatch):
 
     assert response.status_code == 500
     assert "Retry-After" not in response
+
+
+@pytest.mark.django_db(transaction=True)
+def test_what_a_failed_request_gives_back_is_tried_once_more_on_a_new_connection(user, monkeypatch):
+    """The Idempotency-Key of a request that failed with the database is dropped on a new
+    connection (volx/db.py once_more_if_unavailable): its retry runs at once instead of
+    waiting ABANDONED_AFTER with 409."""
+    record, _ = IdempotencyRecord.claim(user, "key-1", "fingerprint")
+    real_delete, calls = QuerySet.delete, []
+
+    def lost_once(queryset):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError(2013, "Lost connection to server during query")
+        return real_delete(queryset)
+
+    monkeypatch.setattr(QuerySet, "delete", lost_once)
+    closed = []
+    monkeypatch.setattr(connection, "close", lambda: closed.append(1))
+    record.abandon()
+
+    assert (len(calls), len(closed)) == (2, 1)
+    assert not IdempotencyRecord.objects.filter(pk=record.pk).exists()
+
+
+def test_only_an_unavailable_database_is_tried_again(monkeypatch):
+    monkeypatch.setattr(connection, "close", lambda: None)
+    calls = []
+
+    def broken():
+        calls.append(1)
+        raise OperationalError(1054, "Unknown column")
+
+    with pytest.raises(OperationalError):
+        once_more_if_unavailable(broken)
+    assert len(calls) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_ai_answer_whose_key_cannot_be_stored_is_not_charged(
+    user, client_for, wallet_state, monkeypatch
+):
+    """The charge and the answer stored for its Idempotency-Key are one transaction: when
+    the answer cannot be stored the charge is undone, and the retry with the key is
+    charged once. (With two transactions the first was charged, answered 503, and its
+    key dropped: the retry charged again.)"""
+    api = client_for(user)
+    api.raise_request_exception = False
+    before = wallet_state(user)
+    real_complete = IdempotencyRecord.complete
+
+    def lost(record, status_code, body):
+        raise OperationalError(2013, "Lost connection to server during query")
+
+    monkeypatch.setattr(IdempotencyRecord, "complete", lost)
+    headers = {"HTTP_IDEMPOTENCY_KEY": "seo-1"}
+    failed = api.post(SEO_TITLE, {"text": TEXT}, format="json", **headers)
+    after_failure = wallet_state(user)
+    monkeypatch.setattr(IdempotencyRecord, "complete", real_complete)
+    retried = api.post(SEO_TITLE, {"text": TEXT}, format="json", **headers)
+    replayed = api.post(SEO_TITLE, {"text": TEXT}, format="json", **headers)
+
+    assert failed.status_code == 503
+    assert after_failure == before
+    assert retried.status_code == 200
+    assert replayed.json() == retried.json()
+    assert wallet_state(user) == {
+        **before,
+        "balance": before["balance"] - retried.json()["tokens_used"],
+        "ledger_sum": before["balance"] - retried.json()["tokens_used"],
+        "usage_rows": before["usage_rows"] + 1,
+    }
