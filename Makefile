@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1:8000
 # translations; the browser tests drive Debian's Chromium through its chromedriver.
 SYSTEM_PACKAGES = pkg-config libmariadb-dev gettext chromium chromium-driver
 
-.PHONY: run setup install system-packages messages migrate test lint bench
+.PHONY: run setup install system-packages messages migrate test test-cluster lint bench
 
 run: setup
 	$(PY) manage.py runserver $(HOST)
@@ -47,6 +47,18 @@ migrate: install messages
 test: install messages
 	$(PY) manage.py collectstatic --noinput -v0
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The cluster suite (volx/tests/cluster): a 3-node Galera cluster and HAProxy on this
+# machine (deploy/galera/localcluster.py, ports 13300-13303), its test database made
+# through HAProxy; the cluster is stopped and its data deleted afterwards.
+CLUSTER_PACKAGES = galera-4 rsync haproxy mariadb-backup
+test-cluster: install messages
+	$(MAKE) system-packages EXTRA_PACKAGES="$(CLUSTER_PACKAGES)"
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) -m deploy.galera.localcluster start
+	DATABASE_URL=mysql://root@127.0.0.1:13300/test TEST_DATABASE_NAME=test_volx_cluster \
+	  $(VENV)/bin/pytest -m cluster volx/tests/cluster $(PYTEST_ARGS); \
+	  status=$$?; $(PY) -m deploy.galera.localcluster stop; exit $$status
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -110,6 +110,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # How many times a transaction that hit a deadlock or a lock-wait timeout runs in all
 # (volx/db.py retry_transaction).
 DB_RETRY_ATTEMPTS = env.int("DB_RETRY_ATTEMPTS", default=3)
+# On a Galera cluster: what a session's statements wait for, before they run, until the
+# node has applied every write the cluster committed before them (MariaDB's
+# wsrep_sync_wait bitmask: 1 reads, 2 UPDATE and DELETE, 4 INSERT). 1: a balance read
+# on another node, after a failover, shows the user's last change (volx/db.py
+# wait_for_cluster_writes). Ignored on a server that is not a Galera node.
+DB_WSREP_SYNC_WAIT = env.int("DB_WSREP_SYNC_WAIT", default=1)
 
 # --- Serving (volx/asgi.py) -----------------------------------------------------
 # Database connections of one ASGI worker process: the async views' database work runs

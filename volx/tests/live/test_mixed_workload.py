@@ -284,43 +284,10 @@ def ledger(**filters) -> list[tuple[str, int]]:
     return list(LedgerEntry.objects.filter(**filters).values_list("idempotency_key", "delta"))
 
 
-@pytest.mark.locks
-@pytest.mark.django_db(transaction=True)
-def test_mixed_workload_keeps_every_wallet_exact(gunicorn_server, fake_stripe_api):
-    environment = {**STRIPE_ENV, "STRIPE_API_BASE": fake_stripe_api.url}
-    hosts = [gunicorn_server(**environment), gunicorn_server(**environment)]
-    customers = UserFactory.create_batch(CUSTOMERS)
-    Wallet(customers[0]).debit(10_000, note="start the workload at 0")
-    opening = {customer.pk: Wallet(customer).balance() for customer in customers}
-    admins = AdminFactory.create_batch(DECIDING_ADMINS)
-    plan_tokens = Plan.objects.get(slug=PLAN).tokens
-    load = Workload([host.url for host in hosts], customers, admins, fake_stripe_api)
-
-    clients = [
-        *(partial(load.spender, c) for c in customers * SPENDERS_PER_CUSTOMER),
-        *(partial(load.bonus_giver, load.admin_auth[i], seed=i) for i in range(BONUS_ADMINS)),
-        *(partial(load.bank_buyer, seed=100 + i) for i in range(BANK_BUYERS)),
-        *(partial(load.stripe_buyer, seed=200 + i) for i in range(STRIPE_BUYERS)),
-    ]
-    started = time.monotonic()
-    with ThreadPoolExecutor(len(clients)) as pool:
-        for future in [pool.submit(client) for client in clients]:
-            future.result()
-    elapsed = time.monotonic() - started
-    ai_statuses = Counter(load.ai_statuses)
-    print(
-        f"{load.requests} requests in {elapsed:.1f}s ({load.requests / elapsed:.0f}/s): "
-        f"AI {dict(ai_statuses)}, {sum(map(len, load.bonuses.values()))} bonuses, "
-        f"{len(load.bank_decisions)} bank transfers, {len(load.stripe_payments)} Stripe payments"
-    )
-
-    assert load.unexpected == []
-    # Enough of each kind happened for the checks below to mean something.
-    assert ai_statuses[200] >= 50
-    assert ai_statuses[402] > 0
-    assert len(load.bank_decisions) >= BANK_BUYERS
-    assert Counter(load.stripe_payments.values()).keys() == {"completed", "refunded", "race"}
-
+def assert_database_agrees(load: Workload, opening: dict[int, int], plan_tokens: int) -> None:
+    """Everything the clients were told, against the database: the answers charged and
+    granted exactly once, and each customer's balance from `opening` on."""
+    customers = load.customers
     # Every AI action answered 200 is one usage row with the answered cost, and no more.
     for customer in customers:
         usage = TokenUsage.objects.filter(user=customer).values_list("action", "tokens_used")
@@ -401,6 +368,46 @@ def test_mixed_workload_keeps_every_wallet_exact(gunicorn_server, fake_stripe_ap
         )
         customer.refresh_from_db()
         assert customer.tokens_remaining == expected
+
+
+@pytest.mark.locks
+@pytest.mark.django_db(transaction=True)
+def test_mixed_workload_keeps_every_wallet_exact(gunicorn_server, fake_stripe_api):
+    environment = {**STRIPE_ENV, "STRIPE_API_BASE": fake_stripe_api.url}
+    hosts = [gunicorn_server(**environment), gunicorn_server(**environment)]
+    customers = UserFactory.create_batch(CUSTOMERS)
+    Wallet(customers[0]).debit(10_000, note="start the workload at 0")
+    opening = {customer.pk: Wallet(customer).balance() for customer in customers}
+    admins = AdminFactory.create_batch(DECIDING_ADMINS)
+    plan_tokens = Plan.objects.get(slug=PLAN).tokens
+    load = Workload([host.url for host in hosts], customers, admins, fake_stripe_api)
+
+    clients = [
+        *(partial(load.spender, c) for c in customers * SPENDERS_PER_CUSTOMER),
+        *(partial(load.bonus_giver, load.admin_auth[i], seed=i) for i in range(BONUS_ADMINS)),
+        *(partial(load.bank_buyer, seed=100 + i) for i in range(BANK_BUYERS)),
+        *(partial(load.stripe_buyer, seed=200 + i) for i in range(STRIPE_BUYERS)),
+    ]
+    started = time.monotonic()
+    with ThreadPoolExecutor(len(clients)) as pool:
+        for future in [pool.submit(client) for client in clients]:
+            future.result()
+    elapsed = time.monotonic() - started
+    ai_statuses = Counter(load.ai_statuses)
+    print(
+        f"{load.requests} requests in {elapsed:.1f}s ({load.requests / elapsed:.0f}/s): "
+        f"AI {dict(ai_statuses)}, {sum(map(len, load.bonuses.values()))} bonuses, "
+        f"{len(load.bank_decisions)} bank transfers, {len(load.stripe_payments)} Stripe payments"
+    )
+
+    assert load.unexpected == []
+    # Enough of each kind happened for the checks below to mean something.
+    assert ai_statuses[200] >= 50
+    assert ai_statuses[402] > 0
+    assert len(load.bank_decisions) >= BANK_BUYERS
+    assert Counter(load.stripe_payments.values()).keys() == {"completed", "refunded", "race"}
+
+    assert_database_agrees(load, opening, plan_tokens)
 
     # For every user: balance == ledger sum, never negative; the operator's report agrees.
     for user in User.objects.all():
