@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from articles.providers import get_provider
 from articles.providers.local import (
     STOP_WORDS,
+    VIETNAMESE_WORDS,
     LocalProvider,
     image_queries,
     key_terms,
@@ -78,6 +79,19 @@ class TestSeoTitle:
                 "đúng câu hỏi họ đặt ra trên điện thoại.",
                 "Khách hàng quay lại nhiều hơn khi trang web tải nhanh",
             ),
+            # No function word in the first 60 characters: the whole words that fit, not
+            # "… cần sớm thay…" (the 60th character is in "đổi").
+            (
+                "Doanh nghiệp nhỏ muốn thu hút khách hàng mới cần sớm thay đổi chiến lược "
+                "tiếp thị.",
+                "Doanh nghiệp nhỏ muốn thu hút khách hàng mới cần sớm",
+            ),
+            # A function word of two syllables is one: the cut is before "bởi vì", not
+            # between its syllables before "vì".
+            (
+                "Khách hàng rời trang web sớm bởi vì tiêu đề dài dòng khó hiểu mơ hồ lan man.",
+                "Khách hàng rời trang web sớm",
+            ),
         ],
     )
     def test_titles_of_english_and_vietnamese_paragraphs(self, text, title):
@@ -94,6 +108,30 @@ class TestSeoTitle:
         rest = sentence[len(title) :].split()
         assert sentence.startswith(title)
         assert rest and rest[0] in STOP_WORDS  # the cut is before "trên"
+
+    @pytest.mark.parametrize(
+        "sentence",
+        [
+            # Each has no function word in its first 60 characters, and the 60th is in
+            # "thông tin", "thu hút", "trí tuệ nhân tạo" (after "trí", then "tuệ").
+            "Người dùng muốn trang web tải nhanh hiển thị đầy đủ thông tin sản phẩm mới nhất.",
+            "Chiến lược tiếp thị trực tuyến tốt giúp doanh nghiệp thu hút khách hàng mới.",
+            "Doanh nghiệp nhỏ khắp nơi muốn thử công cụ viết dùng trí tuệ nhân tạo mới nhất.",
+            "Doanh nghiệp nhỏ muốn thử công cụ viết bài dùng trí tuệ nhân tạo mới nhất hiện nay.",
+        ],
+    )
+    def test_a_vietnamese_title_never_cuts_a_listed_word(self, sentence):
+        """Whatever the rule picks, the title ends between words: the text after it
+        never starts with the rest of a word of VIETNAMESE_WORDS that it ends inside."""
+        title = seo_title(sentence).removesuffix("…")
+        rest = sentence[len(title) :].lstrip()
+
+        assert sentence.startswith(title) and len(title) <= 60
+        for word in VIETNAMESE_WORDS:
+            syllables = word.split()
+            for k in range(1, len(syllables)):
+                head, tail = " ".join(syllables[:k]), " ".join(syllables[k:])
+                assert not (title.lower().endswith(" " + head) and rest.startswith(tail)), word
 
     def test_a_vietnamese_sentence_with_no_phrase_end_is_shortened_whole(self):
         text = "Ngườidùng " * 12  # no function word to cut before
