@@ -6,9 +6,11 @@ model server, and its answers are the same for the same text (tests rely on that
 
 - key terms: the most frequent words that are not stop words (English and Vietnamese
   lists), and runs of two to four such words that repeat: Vietnamese words are mostly
-  several syllables ("công cụ tìm kiếm"), English has compounds ("search engine");
+  several syllables ("công cụ tìm kiếm"), English has compounds ("search engine"); the
+  common Vietnamese ones of VIETNAMESE_WORDS count as one word, never as syllables;
 - SEO title: the leading sentence's opening phrase (the sentence, its first clause, or
-  its opening up to a function word), within 60 characters;
+  its opening up to a function word), within 60 characters, never cut inside a word of
+  VIETNAMESE_WORDS;
 - meta description: the leading sentences that fit in 160 characters, the next one cut
   at a word boundary to fill the rest;
 - rewrite: whitespace normalised, long sentences split at a conjunction, a leading
@@ -141,9 +143,13 @@ class _Term:
     forms: Counter  # surface forms as written, the most common one is shown
 
     @property
+    def syllables(self) -> int:
+        return sum(len(word.split()) for word in self.key)
+
+    @property
     def score(self) -> int:
         # A phrase that repeats names a thing more precisely than any of its words.
-        return self.count * len(self.key)
+        return self.count * self.syllables
 
     @property
     def shown(self) -> str:
@@ -151,7 +157,13 @@ class _Term:
 
 
 def key_terms(text: str, limit: int = 5) -> list[str]:
-    """The text's key terms, most important first, as written in the text."""
+    """The text's key terms, most important first, as written in the text.
+
+    Vietnamese is counted in words, not syllables: a word of VIETNAMESE_WORDS is one
+    (whole_words), and a lone syllable that is no word of the list is a term only when
+    it repeats, like a phrase: it is often half of a word ("đổi", "cách").
+    """
+    vietnamese = is_vietnamese(text)
     terms: dict[tuple[str, ...], _Term] = {}
     position = 0
 
@@ -165,19 +177,23 @@ def key_terms(text: str, limit: int = 5) -> list[str]:
 
     for sentence in split_sentences(text):
         run: list[str] = []  # the content words since the last stop word
-        for index, word in enumerate(WORD.findall(sentence)):
+        for index, word in enumerate(whole_words(WORD.findall(sentence))):
             position += 1
             if not _is_content_word(word):
                 run = []
                 continue
             run.append(word)
-            for n in range(1, min(len(run), MAX_PHRASE_WORDS) + 1):
+            for n in range(1, len(run) + 1):
+                if n > 1 and len(" ".join(run[-n:]).split()) > MAX_PHRASE_WORDS:
+                    break
                 count(run[-n:], sentence_start=index + 1 == n)
 
-    ranked = sorted(
-        (t for t in terms.values() if len(t.key) == 1 or t.count >= 2),
-        key=lambda t: (-t.score, t.first),
-    )
+    def is_a_term(term: _Term) -> bool:
+        if term.count >= 2:
+            return True
+        return len(term.key) == 1 and (not vietnamese or term.syllables > 1)
+
+    ranked = sorted(filter(is_a_term, terms.values()), key=lambda t: (-t.score, t.first))
     chosen: list[_Term] = []
     covered: set[str] = set()
     for term in ranked:

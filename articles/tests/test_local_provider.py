@@ -229,8 +229,63 @@ class TestFindImage:
             ],
         }
 
+    @pytest.mark.parametrize(
+        ("text", "terms"),
+        [
+            # Nothing repeats: the words of VIETNAMESE_WORDS, not "Thay", "đổi", "cách".
+            (
+                "Thay đổi cách trình bày nội dung giúp người đọc hiểu nhanh hơn.",
+                ["Thay đổi", "trình bày", "nội dung", "người đọc"],
+            ),
+            # Not "Doanh", "nghiệp", and no "Doanh thu" (revenue) among the suggestions.
+            (
+                "Doanh nghiệp nhỏ muốn thu hút khách hàng mới cần sớm thay đổi chiến lược "
+                "tiếp thị.",
+                ["Doanh nghiệp", "thu hút", "khách hàng", "thay đổi", "chiến lược"],
+            ),
+            # A phrase that repeats is a term; "cách" alone, once, is not.
+            (
+                "Muốn viết hay thì phải thay đổi cách viết. Thay đổi cách viết giúp bài viết "
+                "dễ đọc hơn. Người đọc thích cách viết ngắn gọn.",
+                ["thay đổi cách viết", "bài viết", "Người đọc", "ngắn gọn"],
+            ),
+        ],
+    )
+    def test_vietnamese_terms_are_whole_words(self, text, terms):
+        queries = image_queries(text)
+
+        assert key_terms(text) == terms
+        assert queries["query"] == " ".join(terms[:3])
+        for term in key_terms(text, limit=10):  # the query and suggestions are made of them
+            assert term.lower() not in _parts_of_listed_words(text), term
+
+    def test_vietnamese_suggestions(self):
+        assert image_queries("Thay đổi cách trình bày nội dung giúp người đọc hiểu nhanh.") == {
+            "query": "Thay đổi trình bày nội dung",
+            "suggestions": [
+                "Thay đổi trình bày",
+                "Thay đổi nội dung",
+                "Thay đổi người đọc",
+                "Thay đổi",
+            ],
+        }
+
     def test_text_without_key_terms_still_gives_a_query(self):
         assert image_queries("It is what it is.")["query"] == "It is what it is."
+
+
+def _parts_of_listed_words(text: str) -> set[str]:
+    """The syllables of the words of VIETNAMESE_WORDS in `text`, and their runs short of
+    the whole word: "thay" and "đổi" for "thay đổi", "trí tuệ" for "trí tuệ nhân tạo"."""
+    parts = set()
+    for word in VIETNAMESE_WORDS:
+        if word in text.lower():
+            syllables = word.split()
+            for start in range(len(syllables)):
+                for end in range(start + 1, len(syllables) + 1):
+                    if end - start < len(syllables):
+                        parts.add(" ".join(syllables[start:end]))
+    return parts
 
 
 @pytest.mark.parametrize("action", ["generate_seo_title", "generate_meta_description", "rewrite"])
