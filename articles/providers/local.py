@@ -12,7 +12,7 @@ model server, and its answers are the same for the same text (tests rely on that
   its opening up to a function word), within 60 characters, never cut inside a word of
   VIETNAMESE_WORDS;
 - meta description: the leading sentences that fit in 160 characters, the next one cut
-  at a word boundary to fill the rest;
+  at a word boundary (never inside a word of VIETNAMESE_WORDS) to fill the rest;
 - rewrite: whitespace normalised, long sentences split at a conjunction, a leading
   subordinate clause moved behind its main clause and a trailing one moved in front;
 - find image: the key terms as a search query, plus a few narrower queries.
@@ -321,7 +321,8 @@ def _without_trailing_stop_words(phrase: str) -> str:
 
 def meta_description(text: str) -> str:
     """The leading sentences that fit in 160 characters; the next one, cut at a word
-    boundary, fills the rest when there is room for a useful part of it."""
+    boundary (in Vietnamese, after a whole word), fills the rest when there is room for
+    a useful part of it."""
     description = ""
     for sentence in split_sentences(text):
         longer = f"{description} {sentence}".strip()
@@ -329,14 +330,14 @@ def meta_description(text: str) -> str:
             description = longer
             continue
         if DESCRIPTION_MAX - len(description) >= MIN_FILL or not description:
-            description = shorten(longer, DESCRIPTION_MAX)
+            description = _shorten(longer, DESCRIPTION_MAX)
         break
     return description
 
 
 def image_queries(text: str) -> dict:
     """A search query for a stock photo (the top key terms) and narrower alternatives."""
-    terms = key_terms(text, limit=5) or [shorten(_first_sentence(text), TITLE_MAX)]
+    terms = key_terms(text, limit=5) or [_shorten(_first_sentence(text), TITLE_MAX)]
     query = " ".join(terms[:3])
     candidates = [f"{terms[0]} {term}" for term in terms[1:]] + terms
     suggestions: list[str] = []

@@ -156,6 +156,18 @@ class TestMetaDescription:
         assert ARTICLE_TEXT.startswith(description[:-1])
         assert ARTICLE_TEXT[len(description) - 1] == " "  # cut between words
 
+    def test_vietnamese_is_filled_up_to_a_whole_word(self):
+        text = (
+            "Tối ưu hóa công cụ tìm kiếm giúp bài viết của bạn xuất hiện trên Google. Khi bạn "
+            "viết nội dung chất lượng, công cụ tìm kiếm sẽ đánh giá cao trang web và người "
+            "đọc thay đổi thói quen."
+        )
+
+        assert meta_description(text) == (  # not "… và người…" out of "người đọc"
+            "Tối ưu hóa công cụ tìm kiếm giúp bài viết của bạn xuất hiện trên Google. Khi bạn "
+            "viết nội dung chất lượng, công cụ tìm kiếm sẽ đánh giá cao trang web và…"
+        )
+
     def test_whitespace_is_normalised(self):
         assert meta_description("  Short   text.\n\n Second\tline.  ") == "Short text. Second line."
 
