@@ -6,11 +6,13 @@ model server, and its answers are the same for the same text (tests rely on that
 
 - key terms: the most frequent words that are not stop words (English and Vietnamese
   lists), and runs of two to four such words that repeat: Vietnamese words are mostly
-  several syllables ("công cụ tìm kiếm"), English has compounds ("search engine");
+  several syllables ("công cụ tìm kiếm"), English has compounds ("search engine"); the
+  common Vietnamese ones of VIETNAMESE_WORDS count as one word, never as syllables;
 - SEO title: the leading sentence's opening phrase (the sentence, its first clause, or
-  its opening up to a function word), within 60 characters;
+  its opening up to a function word), within 60 characters, never cut inside a word of
+  VIETNAMESE_WORDS;
 - meta description: the leading sentences that fit in 160 characters, the next one cut
-  at a word boundary to fill the rest;
+  at a word boundary (never inside a word of VIETNAMESE_WORDS) to fill the rest;
 - rewrite: whitespace normalised, long sentences split at a conjunction, a leading
   subordinate clause moved behind its main clause and a trailing one moved in front;
 - find image: the key terms as a search query, plus a few narrower queries.
@@ -41,6 +43,11 @@ def _word_set(words: str) -> frozenset[str]:
     return frozenset(words.split())
 
 
+def _phrase_set(phrases: str) -> frozenset[str]:
+    """Comma-separated phrases of several words each."""
+    return frozenset(" ".join(phrase.split()) for phrase in phrases.split(","))
+
+
 ENGLISH_STOP_WORDS = _word_set(
     """a about above after again against all also am an and any are as at be because been
     before being below between both but by can could did do does doing down during each few
@@ -57,8 +64,31 @@ VIETNAMESE_STOP_WORDS = _word_set(
     cũng về đến rằng nên hay hoặc nhưng vì nếu theo tại bạn chúng tôi ta đó ra vào lại rất
     nhiều lên bị thế nào gì đang còn vẫn chỉ cả sự việc nhất hơn đây kia ấy mình họ nó ở
     trên dưới sau trước giữa qua bằng do nữa luôn đều mỗi rồi thật vậy"""
+) | _phrase_set(
+    """bởi vì, vì vậy, vì thế, do đó, cho nên, tuy nhiên, ngoài ra, hơn nữa, mặc dù, thay vì,
+    trong khi, sau khi, trước khi, đôi khi, tất cả, một số, người ta, chúng ta, chúng tôi,
+    có thể, không thể, như vậy, bên trong, tại sao"""
 )
 STOP_WORDS = ENGLISH_STOP_WORDS | VIETNAMESE_STOP_WORDS
+
+# Vietnamese writes a word of several syllables with spaces inside ("thay đổi"), so the
+# engine cannot tell where a word ends by the spaces. These common words, and the
+# function words of several syllables above, are read as one word wherever they occur:
+# a title is never cut inside one and a key term is never one of their syllables alone.
+# It is no dictionary: a word missing here can still be cut; add it when one is.
+VIETNAMESE_WORDS = _phrase_set(
+    """thay đổi, nội dung, bài viết, văn bản, đoạn văn, tiêu đề, mô tả, từ khóa, trang web,
+    công cụ, tìm kiếm, tối ưu, tối ưu hóa, người đọc, người dùng, khách hàng, doanh nghiệp,
+    kinh doanh, sản phẩm, dịch vụ, thông tin, chất lượng, kết quả, thứ hạng, quan trọng,
+    hữu ích, hiệu quả, lâu dài, xuất hiện, đánh giá, quyết định, yếu tố, vấn đề, giải pháp,
+    lợi ích, giá trị, mục tiêu, chiến lược, tiếp thị, quảng cáo, thương hiệu, thị trường,
+    mạng xã hội, trực tuyến, hình ảnh, câu hỏi, trả lời, trình bày, ngôn ngữ, tiếng việt,
+    việt nam, thời gian, bắt đầu, phát triển, cải thiện, trải nghiệm, giao diện, ứng dụng,
+    điện thoại, màn hình, máy tính, hiển thị, truy cập, liên kết, tốc độ, nhanh chóng,
+    ngắn gọn, rõ ràng, dễ dàng, cách thức, phong cách, khoảng cách, thế giới, không gian,
+    sự kiện, trí tuệ nhân tạo, sáng tạo, thu hút, cà phê, chạy bộ"""
+) | {word for word in VIETNAMESE_STOP_WORDS if " " in word}
+LONGEST_VIETNAMESE_WORD = max(len(word.split()) for word in VIETNAMESE_WORDS)
 
 # Letters and digits (any script), with inner hyphens or apostrophes ("e-mail", "don't").
 WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
@@ -67,7 +97,9 @@ SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\s*\n\s*")
 VIETNAMESE_LETTERS = re.compile(
     r"[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]", re.IGNORECASE
 )
-MAX_PHRASE_WORDS = 4
+MAX_PHRASE_WORDS = 4  # counted in syllables: "công cụ tìm kiếm" is two words, four long
+# What may stand before or after a word in a text split at its spaces: "(thay đổi),".
+WORD_EDGE_PUNCTUATION = ".,;:!?…()[]\"'“”‘’«»–—-"
 SMALL_TITLE_WORDS = _word_set("a an and as at but by for in nor of on or the to with")
 
 
@@ -111,9 +143,13 @@ class _Term:
     forms: Counter  # surface forms as written, the most common one is shown
 
     @property
+    def syllables(self) -> int:
+        return sum(len(word.split()) for word in self.key)
+
+    @property
     def score(self) -> int:
         # A phrase that repeats names a thing more precisely than any of its words.
-        return self.count * len(self.key)
+        return self.count * self.syllables
 
     @property
     def shown(self) -> str:
@@ -121,7 +157,13 @@ class _Term:
 
 
 def key_terms(text: str, limit: int = 5) -> list[str]:
-    """The text's key terms, most important first, as written in the text."""
+    """The text's key terms, most important first, as written in the text.
+
+    Vietnamese is counted in words, not syllables: a word of VIETNAMESE_WORDS is one
+    (whole_words), and a lone syllable that is no word of the list is a term only when
+    it repeats, like a phrase: it is often half of a word ("đổi", "cách").
+    """
+    vietnamese = is_vietnamese(text)
     terms: dict[tuple[str, ...], _Term] = {}
     position = 0
 
@@ -135,19 +177,23 @@ def key_terms(text: str, limit: int = 5) -> list[str]:
 
     for sentence in split_sentences(text):
         run: list[str] = []  # the content words since the last stop word
-        for index, word in enumerate(WORD.findall(sentence)):
+        for index, word in enumerate(whole_words(WORD.findall(sentence))):
             position += 1
             if not _is_content_word(word):
                 run = []
                 continue
             run.append(word)
-            for n in range(1, min(len(run), MAX_PHRASE_WORDS) + 1):
+            for n in range(1, len(run) + 1):
+                if n > 1 and len(" ".join(run[-n:]).split()) > MAX_PHRASE_WORDS:
+                    break
                 count(run[-n:], sentence_start=index + 1 == n)
 
-    ranked = sorted(
-        (t for t in terms.values() if len(t.key) == 1 or t.count >= 2),
-        key=lambda t: (-t.score, t.first),
-    )
+    def is_a_term(term: _Term) -> bool:
+        if term.count >= 2:
+            return True
+        return len(term.key) == 1 and (not vietnamese or term.syllables > 1)
+
+    ranked = sorted(filter(is_a_term, terms.values()), key=lambda t: (-t.score, t.first))
     chosen: list[_Term] = []
     covered: set[str] = set()
     for term in ranked:
@@ -178,6 +224,25 @@ def is_vietnamese(text: str) -> bool:
     return bool(VIETNAMESE_LETTERS.search(text))
 
 
+def whole_words(syllables: list[str]) -> list[str]:
+    """`syllables` (a text split at its spaces) with the words of VIETNAMESE_WORDS joined
+    back into one item each, the longest first: ["Thay", "đổi", "cách"] → ["Thay đổi",
+    "cách"]. A punctuation mark between two syllables keeps them apart; other text is
+    returned as it is."""
+    words: list[str] = []
+    start = 0
+    while start < len(syllables):
+        size = 1
+        for n in range(min(LONGEST_VIETNAMESE_WORD, len(syllables) - start), 1, -1):
+            candidate = " ".join(syllables[start : start + n]).lower()
+            if candidate.strip(WORD_EDGE_PUNCTUATION) in VIETNAMESE_WORDS:
+                size = n
+                break
+        words.append(" ".join(syllables[start : start + size]))
+        start += size
+    return words
+
+
 # --- the four actions -----------------------------------------------------------
 
 
@@ -186,15 +251,16 @@ def seo_title(text: str) -> str:
 
     The first sentence says what the text is about, so the title is that sentence, or
     its first clause, or its opening cut where one phrase ends: before a function word
-    ("of", "for", "của", "cho", …), which in Vietnamese is also the only cut that cannot
-    split a word of several syllables ("thay đổi" has a space inside). A title never
-    ends on a function word. English is title-cased, Vietnamese in sentence case.
+    ("of", "for", "của", "cho", …). Vietnamese is cut there only, or, when its opening
+    has no function word, after the last whole word that fits: never inside a word of
+    VIETNAMESE_WORDS ("thay đổi" has a space inside). A title never ends on a function
+    word. English is title-cased, Vietnamese in sentence case.
     """
     sentence = _first_sentence(text).rstrip(SENTENCE_PUNCTUATION + ",;:– ")
     vietnamese = is_vietnamese(text)
     title = _title_phrase(sentence, vietnamese)
     if not title:  # nothing but punctuation, or one word longer than a title
-        return shorten(_first_sentence(text), TITLE_MAX)
+        return _shorten(_first_sentence(text), TITLE_MAX)
     return _capitalise_title(title, vietnamese)
 
 
@@ -208,7 +274,7 @@ def _title_phrase(sentence: str, vietnamese: bool) -> str:
     clause = CLAUSE_BREAK.split(sentence, maxsplit=1)[0]
     if len(clause) <= TITLE_MAX and len(clause.split()) >= MIN_TITLE_WORDS:
         return _without_trailing_stop_words(clause)
-    words = sentence.split()
+    words = whole_words(sentence.split())
     at_phrase_end = any_word = ""
     for end in range(1, len(words) + 1):
         candidate = " ".join(words[:end])
@@ -219,15 +285,33 @@ def _title_phrase(sentence: str, vietnamese: bool) -> str:
         if end < len(words) and words[end].lower().strip(",;:") in STOP_WORDS:
             at_phrase_end = candidate
     if vietnamese:
-        best = at_phrase_end  # any other space may be inside a word
+        # Any other space may be inside a word: when there is no phrase end, the whole
+        # words that fit (a word of VIETNAMESE_WORDS is never cut, another one may be).
+        best = at_phrase_end or any_word
     else:  # English words are whole at any space; a phrase's end still reads better
         best = at_phrase_end if len(at_phrase_end) >= TITLE_MAX // 2 else any_word
     return _without_trailing_stop_words(best.rstrip(",;:– "))
 
 
+def _shorten(text: str, limit: int) -> str:
+    """shorten(), but Vietnamese is cut after a whole word (see whole_words)."""
+    text = " ".join(text.split())
+    if len(text) <= limit or not is_vietnamese(text):
+        return shorten(text, limit)
+    kept = ""
+    for word in whole_words(text.split()):
+        longer = f"{kept} {word}".lstrip()
+        if len(longer) >= limit:  # no room left for the "…"
+            break
+        kept = longer
+    if not kept:  # one word longer than the limit
+        return shorten(text, limit)
+    return kept.rstrip(" ,;:-–—") + "…"
+
+
 def _without_trailing_stop_words(phrase: str) -> str:
     """`phrase` without the function words it ends on, unless it is nothing else."""
-    words = phrase.split()
+    words = whole_words(phrase.split())
     while len(words) > 1 and words[-1].lower() in STOP_WORDS:
         words.pop()
     if words and words[-1].lower() in STOP_WORDS:
@@ -237,7 +321,8 @@ def _without_trailing_stop_words(phrase: str) -> str:
 
 def meta_description(text: str) -> str:
     """The leading sentences that fit in 160 characters; the next one, cut at a word
-    boundary, fills the rest when there is room for a useful part of it."""
+    boundary (in Vietnamese, after a whole word), fills the rest when there is room for
+    a useful part of it."""
     description = ""
     for sentence in split_sentences(text):
         longer = f"{description} {sentence}".strip()
@@ -245,14 +330,14 @@ def meta_description(text: str) -> str:
             description = longer
             continue
         if DESCRIPTION_MAX - len(description) >= MIN_FILL or not description:
-            description = shorten(longer, DESCRIPTION_MAX)
+            description = _shorten(longer, DESCRIPTION_MAX)
         break
     return description
 
 
 def image_queries(text: str) -> dict:
     """A search query for a stock photo (the top key terms) and narrower alternatives."""
-    terms = key_terms(text, limit=5) or [shorten(_first_sentence(text), TITLE_MAX)]
+    terms = key_terms(text, limit=5) or [_shorten(_first_sentence(text), TITLE_MAX)]
     query = " ".join(terms[:3])
     candidates = [f"{terms[0]} {term}" for term in terms[1:]] + terms
     suggestions: list[str] = []

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from articles.providers import get_provider
 from articles.providers.local import (
     STOP_WORDS,
+    VIETNAMESE_WORDS,
     LocalProvider,
     image_queries,
     key_terms,
@@ -78,6 +79,19 @@ class TestSeoTitle:
                 "đúng câu hỏi họ đặt ra trên điện thoại.",
                 "Khách hàng quay lại nhiều hơn khi trang web tải nhanh",
             ),
+            # No function word in the first 60 characters: the whole words that fit, not
+            # "… cần sớm thay…" (the 60th character is in "đổi").
+            (
+                "Doanh nghiệp nhỏ muốn thu hút khách hàng mới cần sớm thay đổi chiến lược "
+                "tiếp thị.",
+                "Doanh nghiệp nhỏ muốn thu hút khách hàng mới cần sớm",
+            ),
+            # A function word of two syllables is one: the cut is before "bởi vì", not
+            # between its syllables before "vì".
+            (
+                "Khách hàng rời trang web sớm bởi vì tiêu đề dài dòng khó hiểu mơ hồ lan man.",
+                "Khách hàng rời trang web sớm",
+            ),
         ],
     )
     def test_titles_of_english_and_vietnamese_paragraphs(self, text, title):
@@ -94,6 +108,30 @@ class TestSeoTitle:
         rest = sentence[len(title) :].split()
         assert sentence.startswith(title)
         assert rest and rest[0] in STOP_WORDS  # the cut is before "trên"
+
+    @pytest.mark.parametrize(
+        "sentence",
+        [
+            # Each has no function word in its first 60 characters, and the 60th is in
+            # "thông tin", "thu hút", "trí tuệ nhân tạo" (after "trí", then "tuệ").
+            "Người dùng muốn trang web tải nhanh hiển thị đầy đủ thông tin sản phẩm mới nhất.",
+            "Chiến lược tiếp thị trực tuyến tốt giúp doanh nghiệp thu hút khách hàng mới.",
+            "Doanh nghiệp nhỏ khắp nơi muốn thử công cụ viết dùng trí tuệ nhân tạo mới nhất.",
+            "Doanh nghiệp nhỏ muốn thử công cụ viết bài dùng trí tuệ nhân tạo mới nhất hiện nay.",
+        ],
+    )
+    def test_a_vietnamese_title_never_cuts_a_listed_word(self, sentence):
+        """Whatever the rule picks, the title ends between words: the text after it
+        never starts with the rest of a word of VIETNAMESE_WORDS that it ends inside."""
+        title = seo_title(sentence).removesuffix("…")
+        rest = sentence[len(title) :].lstrip()
+
+        assert sentence.startswith(title) and len(title) <= 60
+        for word in VIETNAMESE_WORDS:
+            syllables = word.split()
+            for k in range(1, len(syllables)):
+                head, tail = " ".join(syllables[:k]), " ".join(syllables[k:])
+                assert not (title.lower().endswith(" " + head) and rest.startswith(tail)), word
 
     def test_a_vietnamese_sentence_with_no_phrase_end_is_shortened_whole(self):
         text = "Ngườidùng " * 12  # no function word to cut before
@@ -117,6 +155,18 @@ class TestMetaDescription:
         assert description.endswith("…")
         assert ARTICLE_TEXT.startswith(description[:-1])
         assert ARTICLE_TEXT[len(description) - 1] == " "  # cut between words
+
+    def test_vietnamese_is_filled_up_to_a_whole_word(self):
+        text = (
+            "Tối ưu hóa công cụ tìm kiếm giúp bài viết của bạn xuất hiện trên Google. Khi bạn "
+            "viết nội dung chất lượng, công cụ tìm kiếm sẽ đánh giá cao trang web và người "
+            "đọc thay đổi thói quen."
+        )
+
+        assert meta_description(text) == (  # not "… và người…" out of "người đọc"
+            "Tối ưu hóa công cụ tìm kiếm giúp bài viết của bạn xuất hiện trên Google. Khi bạn "
+            "viết nội dung chất lượng, công cụ tìm kiếm sẽ đánh giá cao trang web và…"
+        )
 
     def test_whitespace_is_normalised(self):
         assert meta_description("  Short   text.\n\n Second\tline.  ") == "Short text. Second line."
@@ -191,8 +241,63 @@ class TestFindImage:
             ],
         }
 
+    @pytest.mark.parametrize(
+        ("text", "terms"),
+        [
+            # Nothing repeats: the words of VIETNAMESE_WORDS, not "Thay", "đổi", "cách".
+            (
+                "Thay đổi cách trình bày nội dung giúp người đọc hiểu nhanh hơn.",
+                ["Thay đổi", "trình bày", "nội dung", "người đọc"],
+            ),
+            # Not "Doanh", "nghiệp", and no "Doanh thu" (revenue) among the suggestions.
+            (
+                "Doanh nghiệp nhỏ muốn thu hút khách hàng mới cần sớm thay đổi chiến lược "
+                "tiếp thị.",
+                ["Doanh nghiệp", "thu hút", "khách hàng", "thay đổi", "chiến lược"],
+            ),
+            # A phrase that repeats is a term; "cách" alone, once, is not.
+            (
+                "Muốn viết hay thì phải thay đổi cách viết. Thay đổi cách viết giúp bài viết "
+                "dễ đọc hơn. Người đọc thích cách viết ngắn gọn.",
+                ["thay đổi cách viết", "bài viết", "Người đọc", "ngắn gọn"],
+            ),
+        ],
+    )
+    def test_vietnamese_terms_are_whole_words(self, text, terms):
+        queries = image_queries(text)
+
+        assert key_terms(text) == terms
+        assert queries["query"] == " ".join(terms[:3])
+        for term in key_terms(text, limit=10):  # the query and suggestions are made of them
+            assert term.lower() not in _parts_of_listed_words(text), term
+
+    def test_vietnamese_suggestions(self):
+        assert image_queries("Thay đổi cách trình bày nội dung giúp người đọc hiểu nhanh.") == {
+            "query": "Thay đổi trình bày nội dung",
+            "suggestions": [
+                "Thay đổi trình bày",
+                "Thay đổi nội dung",
+                "Thay đổi người đọc",
+                "Thay đổi",
+            ],
+        }
+
     def test_text_without_key_terms_still_gives_a_query(self):
         assert image_queries("It is what it is.")["query"] == "It is what it is."
+
+
+def _parts_of_listed_words(text: str) -> set[str]:
+    """The syllables of the words of VIETNAMESE_WORDS in `text`, and their runs short of
+    the whole word: "thay" and "đổi" for "thay đổi", "trí tuệ" for "trí tuệ nhân tạo"."""
+    parts = set()
+    for word in VIETNAMESE_WORDS:
+        if word in text.lower():
+            syllables = word.split()
+            for start in range(len(syllables)):
+                for end in range(start + 1, len(syllables) + 1):
+                    if end - start < len(syllables):
+                        parts.add(" ".join(syllables[start:end]))
+    return parts
 
 
 @pytest.mark.parametrize("action", ["generate_seo_title", "generate_meta_description", "rewrite"])
