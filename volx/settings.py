@@ -107,8 +107,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# How many times a transaction that hit a deadlock or a lock-wait timeout runs in all
-# (volx/db.py retry_transaction).
+# How many times a transaction that hit a deadlock (or a Galera certification failure),
+# a lock-wait timeout or a Galera node not ready yet runs in all (volx/db.py
+# retry_transaction); after that the answer is 503 with Retry-After.
 DB_RETRY_ATTEMPTS = env.int("DB_RETRY_ATTEMPTS", default=3)
 # On a Galera cluster: what a session's statements wait for, before they run, until the
 # node has applied every write the cluster committed before them (MariaDB's
