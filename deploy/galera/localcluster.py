@@ -93,6 +93,9 @@ class Node:
             f"--port={self.port}",
             "--bind-address=127.0.0.1",
             f"--socket={ROOT / f'node{self.number}.sock'}",
+            # Its own: at start a server deletes the temporary files in its tmpdir, which
+            # in /tmp would be the other servers' on this machine.
+            f"--tmpdir={self.datadir}.tmp",
             f"--pid-file={self.pid_file}",
             f"--log-error={self.log}",
             f"--wsrep-node-name=node{self.number}",
@@ -146,6 +149,9 @@ def start() -> None:
     stop()
     ROOT.mkdir(parents=True)
     shutil.chown(ROOT, USER, USER)
+    for name in [*(f"node{n}.tmp" for n in NODES), "restored.tmp"]:
+        (ROOT / name).mkdir()
+        shutil.chown(ROOT / name, USER, USER)
     first = Node(1)
     _run(
         [
@@ -256,6 +262,7 @@ def restore(backup_dir: Path) -> str:
             f"--port={RESTORED_PORT}",
             "--bind-address=127.0.0.1",
             f"--socket={ROOT / 'restored.sock'}",
+            f"--tmpdir={ROOT / 'restored.tmp'}",
             f"--pid-file={pid_file}",
             f"--log-error={ROOT / 'restored.log'}",
             *SMALL,
