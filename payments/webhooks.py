@@ -50,11 +50,11 @@ def _receive(
     The UNIQUE(provider, event_id) insert, in its own transaction, records the delivery;
     the processing locks that row, so of two concurrent deliveries one processes and the
     other waits and finds it done. A failure rolls the processing back, is recorded on the
-    row and answered with 500 (503 when the database is unavailable, volx/db.py): the
-    provider delivers again and the event is retried. An
-    event about nothing Volx knows (IgnoredEvent) is answered 200 "ignored" and recorded
-    as such (`error` starts with IGNORED, `processed_at` stays empty): nothing retries it,
-    and a delivery sent again by hand is processed again.
+    row and answered with 500 (503, unrecorded, when the database is unavailable): the
+    provider delivers again and the event is retried. An event about nothing Volx knows
+    (IgnoredEvent) is answered 200 "ignored" and recorded as such (`error` starts with
+    IGNORED, `processed_at` stays empty): nothing retries it, and a delivery sent again
+    by hand is processed again.
     """
     event_id = event["id"]
     with suppress(IntegrityError), transaction.atomic():
