@@ -86,11 +86,13 @@ def _through_haproxy():
 
 
 def on_every_node(sql: str, params=()) -> dict[int, list[tuple]]:
-    """`sql` run on each node directly, in the test database."""
+    """`sql` run on each node directly, in the test database, once the node has applied
+    every write committed before it (wsrep_sync_wait)."""
     rows = {}
     for number in localcluster.NODES:
         with localcluster.node(number).connect(database=connection.settings_dict["NAME"]) as db:
             cursor = db.cursor()
+            cursor.execute("SET SESSION wsrep_sync_wait = 1")
             cursor.execute(sql, params)
             rows[number] = list(cursor.fetchall())
     return rows
