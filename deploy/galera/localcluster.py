@@ -195,6 +195,14 @@ def stop() -> None:
     shutil.rmtree(ROOT, ignore_errors=True)
 
 
+def writer() -> int:
+    """The node HAProxy sends the connections to now."""
+    with MySQLdb.connect(host="127.0.0.1", port=HAPROXY_PORT, user="root") as connection:
+        cursor = connection.cursor()
+        cursor.execute("SELECT @@wsrep_node_name")
+        return int(cursor.fetchone()[0].removeprefix("node"))
+
+
 def kill(number: int) -> None:
     """SIGKILL node `number`'s server, as a machine failure would stop it."""
     target = Node(number)
