@@ -2,10 +2,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, models, transaction
 from django.utils import timezone
 
-from volx.db import once_more_if_unavailable
+from volx.db import give_back, is_unavailable
 
 # The largest balance a user can have: users.tokens_remaining and the ledger's
 # balance_after are INT columns (MySQL's signed 32 bits).
@@ -192,12 +192,26 @@ class IdempotencyRecord(models.Model):
         False) when another request holds the key, and (None, False) when the existing
         record was gone or outdated and has been cleared: the caller claims again.
         The insert commits on its own, so the other requests see it at once.
+
+        An insert whose outcome is unknown (the connection lost before its answer) is
+        undone before the error goes up, or the key would stay in progress, unowned,
+        for ABANDONED_AFTER: the row, if it landed, is the one with this call's
+        created_at to the microsecond, which no other request's has.
         """
+        record = cls(user=user, key=key, fingerprint=fingerprint)
         try:
             with transaction.atomic():
-                return cls.objects.create(user=user, key=key, fingerprint=fingerprint), True
+                record.save(force_insert=True)
+            return record, True
         except IntegrityError:
             pass
+        except (OperationalError, InterfaceError) as error:
+            if is_unavailable(error):
+                mine = cls.objects.filter(
+                    user=user, key=key, created_at=record.created_at, status=cls.Status.IN_PROGRESS
+                )
+                give_back(mine.delete)
+            raise
         existing = cls.objects.filter(user=user, key=key).first()
         if existing is not None and existing.is_outdated():
             cls.objects.filter(pk=existing.pk).delete()
@@ -219,11 +233,11 @@ class IdempotencyRecord(models.Model):
 
     def abandon(self) -> None:
         """Forget an in-progress request that ended without an answer worth replaying,
-        so that a retry with the same key runs instead of waiting ABANDONED_AFTER. Once
-        more on a new connection if the database was unavailable: most often the request
-        failed with it, and its retry comes at once."""
+        so that a retry with the same key runs instead of waiting ABANDONED_AFTER; again
+        on a new connection while the database is unavailable (most often the request
+        failed with it, and its retry comes after Retry-After)."""
         pending = type(self).objects.filter(pk=self.pk, status=self.Status.IN_PROGRESS)
-        once_more_if_unavailable(pending.delete)
+        give_back(pending.delete)
 
     @classmethod
     def purge_expired(cls) -> int:

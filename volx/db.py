@@ -21,7 +21,7 @@ volx/views.py answers them 503 with Retry-After. Each path stays exactly-once:
 - a hold whose COMMIT's answer was lost stays open until `release_stale_holds` gives it
   back; a settlement lost so leaves its hold open, given back the same way: the 503
   answer charged nothing. A failed action gives its hold back, and drops its
-  Idempotency-Key, on a new connection at once (`once_more_if_unavailable`);
+  Idempotency-Key, on a new connection within seconds (`give_back`);
 - an AI action with an Idempotency-Key stores its answer in the transaction that
   charges it: a retry with the key replays the answer, or runs again if neither landed;
 - a webhook answered 503 is delivered again by the provider, and its event id
@@ -119,22 +119,30 @@ def retry_transaction(func):
     return run
 
 
-def once_more_if_unavailable(func: Callable[[], T]) -> T:
-    """Run `func`, a transaction of its own; if the database was unavailable, run it once
-    more on a new connection and let that error go up.
+# The pauses before each new try of what a failed request gives back: a failed
+# connection, or two health checks a second apart, and HAProxy sends a new connection to
+# the next node; a cluster that lost a node takes its writes again a few seconds later.
+GIVE_BACK_PAUSES = (0.5, 1.0, 2.0)
 
-    For giving back what a failed request took (its token hold, its Idempotency-Key), so
-    that it is back as soon as the database answers: the connection that failed is most
-    often the one lost with a database node, and a new one reaches a healthy node (HAProxy,
-    deploy/galera/). What it gives back must be idempotent: a hold released or a key
-    dropped by a first run whose COMMIT did land is found closed or gone.
+
+def give_back(func: Callable[[], T]) -> T:
+    """Run `func`, a transaction of its own; while the database is unavailable, run it
+    again on a new connection after each of GIVE_BACK_PAUSES, then let the error go up.
+
+    For what a failed request took (its token hold, its Idempotency-Key), so that it is
+    back as soon as the database answers, not when `release_stale_holds` runs or the key
+    is ABANDONED_AFTER: the connection that failed is most often the one lost with a
+    database node. What it gives back must be idempotent: a hold released or a key
+    dropped by a run whose COMMIT did land is found closed or gone.
     """
-    try:
-        return func()
-    except (OperationalError, InterfaceError) as error:
-        if connection.in_atomic_block or not is_unavailable(error):
-            raise
-    connection.close()
+    for pause in GIVE_BACK_PAUSES:
+        try:
+            return func()
+        except (OperationalError, InterfaceError) as error:
+            if connection.in_atomic_block or not is_unavailable(error):
+                raise
+        connection.close()
+        time.sleep(pause)
     return func()
 
 

@@ -11,7 +11,7 @@ from django.db import OperationalError, connection
 from django.db.models import QuerySet
 
 from tokens.models import IdempotencyRecord, LedgerEntry
-from volx.db import once_more_if_unavailable, retry_transaction
+from volx.db import GIVE_BACK_PAUSES, give_back, retry_transaction
 from volx.tests.test_deadlock_retry import RowLock, lock_wait_timeout  # noqa: F401 (fixture)
 
 BUSY = "The service is busy or its database is unavailable. Please try again shortly."
@@ -105,39 +105,66 @@ def test_any_other_error_is_still_a_500(client, user, monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_what_a_failed_request_gives_back_is_tried_once_more_on_a_new_connection(user, monkeypatch):
+def test_what_a_failed_request_gives_back_is_tried_again_on_a_new_connection(user, monkeypatch):
     """The Idempotency-Key of a request that failed with the database is dropped on a new
-    connection (volx/db.py once_more_if_unavailable): its retry runs at once instead of
-    waiting ABANDONED_AFTER with 409."""
+    connection (volx/db.py give_back): its retry runs instead of waiting ABANDONED_AFTER
+    and answering 409."""
     record, _ = IdempotencyRecord.claim(user, "key-1", "fingerprint")
     real_delete, calls = QuerySet.delete, []
 
-    def lost_once(queryset):
+    def lost_twice(queryset):
         calls.append(1)
-        if len(calls) == 1:
+        if len(calls) <= 2:
             raise OperationalError(2013, "Lost connection to server during query")
         return real_delete(queryset)
 
-    monkeypatch.setattr(QuerySet, "delete", lost_once)
-    closed = []
+    monkeypatch.setattr(QuerySet, "delete", lost_twice)
+    closed, paused = [], []
     monkeypatch.setattr(connection, "close", lambda: closed.append(1))
+    monkeypatch.setattr("volx.db.time.sleep", paused.append)
     record.abandon()
 
-    assert (len(calls), len(closed)) == (2, 1)
+    assert (len(calls), len(closed), paused) == (3, 2, list(GIVE_BACK_PAUSES[:2]))
     assert not IdempotencyRecord.objects.filter(pk=record.pk).exists()
 
 
-def test_only_an_unavailable_database_is_tried_again(monkeypatch):
+@pytest.mark.django_db(transaction=True)
+def test_a_key_whose_claim_landed_unanswered_is_given_back(user, monkeypatch):
+    """The insert that claims an Idempotency-Key commits, and its answer is lost: the
+    claim undoes it before the error goes up, so the retry with the key runs instead of
+    finding it in progress, unowned, for ABANDONED_AFTER."""
+    real_commit = connection.commit
+
+    def landed_unanswered():
+        real_commit()
+        raise OperationalError(2013, "Lost connection to server during query")
+
+    with monkeypatch.context() as patched, pytest.raises(OperationalError):
+        patched.setattr(connection, "commit", landed_unanswered)
+        IdempotencyRecord.claim(user, "key-1", "fingerprint")
+
+    assert not IdempotencyRecord.objects.filter(user=user, key="key-1").exists()
+    record, claimed = IdempotencyRecord.claim(user, "key-1", "fingerprint")
+    assert claimed
+
+
+def test_giving_back_stops_after_its_pauses_or_at_any_other_error(monkeypatch):
     monkeypatch.setattr(connection, "close", lambda: None)
+    monkeypatch.setattr("volx.db.time.sleep", lambda seconds: None)
     calls = []
 
-    def broken():
-        calls.append(1)
-        raise OperationalError(1054, "Unknown column")
+    def fails_with(code):
+        def run():
+            calls.append(code)
+            raise OperationalError(code, "")
+
+        return run
 
     with pytest.raises(OperationalError):
-        once_more_if_unavailable(broken)
-    assert len(calls) == 1
+        give_back(fails_with(2013))  # lost, every time
+    with pytest.raises(OperationalError):
+        give_back(fails_with(1054))  # unknown column: a bug, not the database's state
+    assert calls == [2013] * (len(GIVE_BACK_PAUSES) + 1) + [1054]
 
 
 @pytest.mark.django_db(transaction=True)
