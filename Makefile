@@ -50,14 +50,15 @@ test: install messages
 
 # The cluster suite (volx/tests/cluster): a 3-node Galera cluster and HAProxy on this
 # machine (deploy/galera/localcluster.py, ports 13300-13303), its test database made
-# through HAProxy; the cluster is stopped and its data deleted afterwards.
+# through HAProxy; the cluster is stopped and its data deleted afterwards. As root (the
+# servers run as the mysql user); -rP prints each test's counts.
 CLUSTER_PACKAGES = galera-4 rsync haproxy mariadb-backup
 test-cluster: install messages
 	$(MAKE) system-packages EXTRA_PACKAGES="$(CLUSTER_PACKAGES)"
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) -m deploy.galera.localcluster start
 	DATABASE_URL=mysql://root@127.0.0.1:13300/test TEST_DATABASE_NAME=test_volx_cluster \
-	  $(VENV)/bin/pytest -m cluster volx/tests/cluster $(PYTEST_ARGS); \
+	  $(VENV)/bin/pytest -m cluster -rP volx/tests/cluster $(PYTEST_ARGS); \
 	  status=$$?; $(PY) -m deploy.galera.localcluster stop; exit $$status
 
 lint: install
