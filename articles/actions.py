@@ -21,7 +21,7 @@ from articles.providers import get_provider
 from articles.providers.base import OnDelta, ProviderAnswer, Result
 from tokens.models import TokenHold
 from tokens.wallet import HoldClosed, Wallet
-from volx.db import give_back, in_database, retry_transaction
+from volx.db import in_database, retry_on_a_new_connection, retry_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ class Run:
     def _release(self) -> None:
         wallet = Wallet(self.hold.user_id)
         try:
-            give_back(lambda: wallet.release(self.hold))
+            retry_on_a_new_connection(lambda: wallet.release(self.hold))
         except HoldClosed:
             pass  # settled or released already: nothing left to give back
         except Exception:

@@ -5,7 +5,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, InterfaceError, OperationalError, models, transaction
 from django.utils import timezone
 
-from volx.db import give_back, is_unavailable
+from volx.db import is_unavailable, retry_on_a_new_connection
 
 # The largest balance a user can have: users.tokens_remaining and the ledger's
 # balance_after are INT columns (MySQL's signed 32 bits).
@@ -210,7 +210,7 @@ class IdempotencyRecord(models.Model):
                 mine = cls.objects.filter(
                     user=user, key=key, created_at=record.created_at, status=cls.Status.IN_PROGRESS
                 )
-                give_back(mine.delete)
+                retry_on_a_new_connection(mine.delete)
             raise
         existing = cls.objects.filter(user=user, key=key).first()
         if existing is not None and existing.is_outdated():
@@ -237,7 +237,7 @@ class IdempotencyRecord(models.Model):
         on a new connection while the database is unavailable (most often the request
         failed with it, and its retry comes after Retry-After)."""
         pending = type(self).objects.filter(pk=self.pk, status=self.Status.IN_PROGRESS)
-        give_back(pending.delete)
+        retry_on_a_new_connection(pending.delete)
 
     @classmethod
     def purge_expired(cls) -> int:

@@ -21,7 +21,8 @@ volx/views.py answers them 503 with Retry-After. Each path stays exactly-once:
 - a hold whose COMMIT's answer was lost stays open until `release_stale_holds` gives it
   back; a settlement lost so leaves its hold open, given back the same way: the 503
   answer charged nothing. A failed action gives its hold back, and drops its
-  Idempotency-Key, on a new connection within seconds (`give_back`);
+  Idempotency-Key, on a new connection within seconds (`retry_on_a_new_connection`),
+  and a done request stores its answer for its key the same way;
 - an AI action with an Idempotency-Key stores its answer in the transaction that
   charges it: a retry with the key replays the answer, or runs again if neither landed;
 - a webhook answered 503 is delivered again by the provider, and its event id
@@ -119,23 +120,24 @@ def retry_transaction(func):
     return run
 
 
-# The pauses before each new try of what a failed request gives back: a failed
-# connection, or two health checks a second apart, and HAProxy sends a new connection to
-# the next node; a cluster that lost a node takes its writes again a few seconds later.
-GIVE_BACK_PAUSES = (0.5, 1.0, 2.0)
+# The pauses before each new try on a new connection: a failed connection, or two health
+# checks a second apart, and HAProxy sends a new connection to the next node; a cluster
+# that lost a node takes its writes again a few seconds later.
+NEW_CONNECTION_PAUSES = (0.5, 1.0, 2.0)
 
 
-def give_back(func: Callable[[], T]) -> T:
+def retry_on_a_new_connection(func: Callable[[], T]) -> T:
     """Run `func`, a transaction of its own; while the database is unavailable, run it
-    again on a new connection after each of GIVE_BACK_PAUSES, then let the error go up.
+    again on a new connection after each of NEW_CONNECTION_PAUSES, then let the error go up.
 
-    For what a failed request took (its token hold, its Idempotency-Key), so that it is
-    back as soon as the database answers, not when `release_stale_holds` runs or the key
-    is ABANDONED_AFTER: the connection that failed is most often the one lost with a
-    database node. What it gives back must be idempotent: a hold released or a key
-    dropped by a run whose COMMIT did land is found closed or gone.
+    For what must land once a request has failed or succeeded with the database: giving
+    back a failed request's token hold and Idempotency-Key, storing a done request's
+    answer for its key. Otherwise the hold waits for `release_stale_holds` and the key is
+    in progress, unowned, for ABANDONED_AFTER (409 to the client's retries). The
+    connection that failed is most often the one lost with a database node. `func` must
+    be idempotent: a run whose COMMIT landed unanswered has done it already.
     """
-    for pause in GIVE_BACK_PAUSES:
+    for pause in NEW_CONNECTION_PAUSES:
         try:
             return func()
         except (OperationalError, InterfaceError) as error:

@@ -38,6 +38,7 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 from tokens.models import IdempotencyRecord
+from volx.db import retry_on_a_new_connection
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -98,7 +99,9 @@ def run_once(request: Request, key: str, handler: Callable[[], Response], *, wai
         claimed.abandon()
         raise
     if status.is_success(response.status_code):
-        claimed.complete(response.status_code, _as_json(response.data))
+        body = _as_json(response.data)
+        # The work is done: its answer must be stored, or the key stays in progress.
+        retry_on_a_new_connection(lambda: claimed.complete(response.status_code, body))
     else:
         claimed.abandon()
     return response

@@ -11,7 +11,7 @@ from django.db import OperationalError, connection
 from django.db.models import QuerySet
 
 from tokens.models import IdempotencyRecord, LedgerEntry
-from volx.db import GIVE_BACK_PAUSES, give_back, retry_transaction
+from volx.db import NEW_CONNECTION_PAUSES, retry_on_a_new_connection, retry_transaction
 from volx.tests.test_deadlock_retry import RowLock, lock_wait_timeout  # noqa: F401 (fixture)
 
 BUSY = "The service is busy or its database is unavailable. Please try again shortly."
@@ -107,8 +107,8 @@ def test_any_other_error_is_still_a_500(client, user, monkeypatch):
 @pytest.mark.django_db(transaction=True)
 def test_what_a_failed_request_gives_back_is_tried_again_on_a_new_connection(user, monkeypatch):
     """The Idempotency-Key of a request that failed with the database is dropped on a new
-    connection (volx/db.py give_back): its retry runs instead of waiting ABANDONED_AFTER
-    and answering 409."""
+    connection (volx/db.py retry_on_a_new_connection): its retry runs instead of waiting
+    ABANDONED_AFTER and answering 409."""
     record, _ = IdempotencyRecord.claim(user, "key-1", "fingerprint")
     real_delete, calls = QuerySet.delete, []
 
@@ -124,7 +124,7 @@ def test_what_a_failed_request_gives_back_is_tried_again_on_a_new_connection(use
     monkeypatch.setattr("volx.db.time.sleep", paused.append)
     record.abandon()
 
-    assert (len(calls), len(closed), paused) == (3, 2, list(GIVE_BACK_PAUSES[:2]))
+    assert (len(calls), len(closed), paused) == (3, 2, list(NEW_CONNECTION_PAUSES[:2]))
     assert not IdempotencyRecord.objects.filter(pk=record.pk).exists()
 
 
@@ -148,7 +148,7 @@ def test_a_key_whose_claim_landed_unanswered_is_given_back(user, monkeypatch):
     assert claimed
 
 
-def test_giving_back_stops_after_its_pauses_or_at_any_other_error(monkeypatch):
+def test_a_new_connection_is_tried_after_each_pause_and_never_for_other_errors(monkeypatch):
     monkeypatch.setattr(connection, "close", lambda: None)
     monkeypatch.setattr("volx.db.time.sleep", lambda seconds: None)
     calls = []
@@ -161,10 +161,10 @@ def test_giving_back_stops_after_its_pauses_or_at_any_other_error(monkeypatch):
         return run
 
     with pytest.raises(OperationalError):
-        give_back(fails_with(2013))  # lost, every time
+        retry_on_a_new_connection(fails_with(2013))  # lost, every time
     with pytest.raises(OperationalError):
-        give_back(fails_with(1054))  # unknown column: a bug, not the database's state
-    assert calls == [2013] * (len(GIVE_BACK_PAUSES) + 1) + [1054]
+        retry_on_a_new_connection(fails_with(1054))  # unknown column: a bug, not an outage
+    assert calls == [2013] * (len(NEW_CONNECTION_PAUSES) + 1) + [1054]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -201,3 +201,33 @@ def test_an_ai_answer_whose_key_cannot_be_stored_is_not_charged(
         "ledger_sum": before["balance"] - retried.json()["tokens_used"],
         "usage_rows": before["usage_rows"] + 1,
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_done_request_whose_answer_cannot_be_stored_at_once_stores_it_on_a_new_connection(
+    admin_user, user, client_for, monkeypatch
+):
+    """A bonus granted, then the connection lost before its answer is stored for its key:
+    stored on a new connection, so the answer is 200 and a retry with the key replays it
+    (before: a 503 for work that was done, and the key in progress for ABANDONED_AFTER)."""
+    real_complete, calls = IdempotencyRecord.complete, []
+
+    def lost_once(record, status_code, body):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError(2013, "Lost connection to server during query")
+        real_complete(record, status_code, body)
+
+    monkeypatch.setattr(IdempotencyRecord, "complete", lost_once)
+    monkeypatch.setattr("volx.db.time.sleep", lambda seconds: None)
+    api = client_for(admin_user)
+    api.raise_request_exception = False
+    bonus = {"tokens": 500, "reason": "goodwill"}
+    url = f"/api/admin/users/{user.pk}/bonus"
+
+    first = api.post(url, bonus, format="json", HTTP_IDEMPOTENCY_KEY="bonus-1")
+    again = api.post(url, bonus, format="json", HTTP_IDEMPOTENCY_KEY="bonus-1")
+
+    assert (first.status_code, again.status_code, len(calls)) == (200, 200, 2)
+    assert again["Idempotent-Replayed"] == "true"
+    assert LedgerEntry.objects.filter(user=user, kind="bonus").count() == 1
