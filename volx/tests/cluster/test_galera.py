@@ -133,6 +133,11 @@ def assert_every_node_exact() -> None:
     assert len(set(map(tuple, contents.values()))) == 1, contents
 
 
+def standby() -> int:
+    """A node HAProxy does not write to now (the writer moves when a test kills it)."""
+    return max(n for n in localcluster.NODES if n != localcluster.writer())
+
+
 def sync_report(database_url: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": settings.SECRET_KEY}
     return subprocess.run(
@@ -217,8 +222,7 @@ def test_mixed_workload_through_a_node_failure(gunicorn_server, fake_stripe_api,
     plan_tokens = Plan.objects.get(slug="starter").tokens
     load = ThroughFailover([s.url for s in servers], customers, admins, fake_stripe_api)
     load.deadline = time.monotonic() + SECONDS
-    writer = localcluster.writer()
-    backed_up = max(n for n in localcluster.NODES if n != writer)
+    writer, backed_up = localcluster.writer(), standby()
     before = cluster_status()
     events: dict[str, float] = {}
 
@@ -314,10 +318,11 @@ def test_health_check_admits_only_synced_nodes():
         2: 200,
         3: 200,
     }
-    with localcluster.node(2).connect() as db:
+    desynced = standby()  # not the writer: HAProxy would move the writes
+    with localcluster.node(desynced).connect() as db:
         db.cursor().execute("SET GLOBAL wsrep_desync = ON")
         try:
-            answer = requests.get(checks[2], timeout=5)
+            answer = requests.get(checks[desynced], timeout=5)
             assert answer.status_code == 503
             assert "wsrep_local_state_comment=Donor/Desynced" in answer.text
         finally:
@@ -326,14 +331,16 @@ def test_health_check_admits_only_synced_nodes():
 
 def test_a_balance_read_on_another_node_shows_the_write_before_it(gunicorn_server):
     """After a failover a user's next request reads on another node than the one it wrote
-    on. Node 2 is kept from applying the cluster's writes (FLUSH TABLES WITH READ LOCK
-    pauses its applier, as a slow node lags) while a debit commits through HAProxy on
-    node 1. A server on node 2 with DB_WSREP_SYNC_WAIT=0 answers the balance from before
-    the debit; with the default (1) it waits until node 2 has applied it, and shows it."""
+    on. A standby node is kept from applying the cluster's writes (FLUSH TABLES WITH READ
+    LOCK pauses its applier, as a slow node lags) while a debit commits through HAProxy
+    on the writing node. A server on the standby with DB_WSREP_SYNC_WAIT=0 answers the
+    balance from before the debit; with the default (1) it waits until the standby has
+    applied it, and shows it."""
     name = connection.settings_dict["NAME"]
-    on_node_2 = localcluster.database_url(name, port=localcluster.node(2).port)
-    waiting = gunicorn_server(**SERVER_ENV, DATABASE_URL=on_node_2)
-    not_waiting = gunicorn_server(**SERVER_ENV, DATABASE_URL=on_node_2, DB_WSREP_SYNC_WAIT="0")
+    lagging = standby()
+    reader = localcluster.database_url(name, port=localcluster.node(lagging).port)
+    waiting = gunicorn_server(**SERVER_ENV, DATABASE_URL=reader)
+    not_waiting = gunicorn_server(**SERVER_ENV, DATABASE_URL=reader, DB_WSREP_SYNC_WAIT="0")
     user = UserFactory()
     headers = bearer(user)
 
@@ -342,11 +349,11 @@ def test_a_balance_read_on_another_node_shows_the_write_before_it(gunicorn_serve
         return answer.json()["tokens_remaining"]
 
     assert balance(waiting) == balance(not_waiting) == 10_000
-    with localcluster.node(2).connect() as lagging:
-        lagging.cursor().execute("FLUSH TABLES WITH READ LOCK")
-        Wallet(user).debit(300, note="written on node 1")
+    with localcluster.node(lagging).connect() as paused:
+        paused.cursor().execute("FLUSH TABLES WITH READ LOCK")
+        Wallet(user).debit(300, note="written on the writing node")
         stale = balance(not_waiting)
-        threading.Timer(1, lambda: lagging.cursor().execute("UNLOCK TABLES")).start()
+        threading.Timer(1, lambda: paused.cursor().execute("UNLOCK TABLES")).start()
         started = time.monotonic()
         fresh = balance(waiting)
         waited = time.monotonic() - started
