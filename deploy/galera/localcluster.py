@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,6 +180,8 @@ def start() -> None:
                 f"--node=127.0.0.1:{Node(number).port}",
             ],
         )
+    for number in NODES:  # or HAProxy's first checks fail and mark the nodes down
+        _wait(lambda n=number: _checks_healthy(Node(n)), f"node {number}'s clustercheck")
     _spawn("haproxy", 0, ["haproxy", "-db", "-f", str(HERE / "haproxy.cfg")], _haproxy_env())
     _wait(lambda: _answers(HAPROXY_PORT), "HAProxy to route to a synced node")
 
@@ -331,6 +334,14 @@ def _answers(port: int) -> bool:
     with connection:
         connection.cursor().execute("SELECT 1")
     return True
+
+
+def _checks_healthy(target: Node) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{target.check_port}/", timeout=2) as answer:
+            return answer.status == 200
+    except OSError:  # not listening yet, or 503 (HTTPError)
+        return False
 
 
 def _alive(pid: int) -> bool:
