@@ -22,7 +22,8 @@ volx/views.py answers them 503 with Retry-After. Each path stays exactly-once:
   back; a settlement lost so leaves its hold open, given back the same way: the 503
   answer charged nothing. A failed action gives its hold back, and drops its
   Idempotency-Key, on a new connection within seconds (`retry_on_a_new_connection`),
-  and a done request stores its answer for its key the same way;
+  and a done request stores its answer for its key the same way; a claim of a key whose
+  INSERT's answer was lost removes its row (`IdempotencyRecord.claim`);
 - an AI action with an Idempotency-Key stores its answer in the transaction that
   charges it: a retry with the key replays the answer, or runs again if neither landed;
 - a webhook answered 503 is delivered again by the provider, and its event id
