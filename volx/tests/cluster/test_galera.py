@@ -26,6 +26,7 @@ every node, each read directly (not through HAProxy).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -47,6 +48,7 @@ from django.db.models import F
 
 from accounts.tests.factories import AdminFactory, UserFactory
 from deploy.galera import localcluster
+from payments.models import Payment
 from subscriptions.models import Plan
 from tokens.management.commands.release_stale_holds import DEFAULT_MINUTES
 from tokens.models import TokenHold
@@ -172,39 +174,81 @@ def test_200_concurrent_actions_over_three_app_servers(gunicorn_server):
 class ThroughFailover(Workload):
     """The mixed workload's clients, each a careful client of a service whose database
     fails over: a request answered 503 is sent again after Retry-After, to the next
-    server, with the same Idempotency-Key where the endpoint takes one."""
+    server, with the same Idempotency-Key where the endpoint takes one; so is one that
+    got no whole answer (counted, and printed)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.statuses: Counter = Counter()  # every answer, the ones sent again included
         self.unavailable: list[float] = []  # when each 503 came
+        self.no_answer: list[tuple[str, str]] = []  # requests with no whole answer, sent again
         self.answered_after: list[float] = []  # when each answer other than 503 came
         self.reports: list[tuple[int, bool | None]] = []  # (status, clean) of each report
+        # Answered 503 and then "already done" (a decision 409, a webhook "duplicate"):
+        # the first try may have been the one that did it, its answer lost.
+        self.lost_answers: list[str] = []  # their paths, and the webhooks' event ids
 
     def post(self, path, headers, expected, **kwargs):
         if path.startswith("/api/ai/") or path.endswith("/bonus"):
             headers = {**headers, "Idempotency-Key": str(uuid.uuid4())}
         deadline = time.monotonic() + RETRY_FOR
+        unavailable = 0
         while True:
-            response = super().post(path, headers, expected | {503}, **kwargs)
+            try:
+                response = super().post(path, headers, expected | {503}, **kwargs)
+            except requests.RequestException as error:  # no answer, or a cut one
+                self.statuses[type(error).__name__] += 1
+                self.no_answer.append((path, repr(error)[:200]))
+                time.sleep(1)
+                continue
             self.statuses[response.status_code] += 1
             if response.status_code != 503:
                 self.answered_after.append(time.monotonic())
                 break
+            unavailable += 1
             self.unavailable.append(time.monotonic())
             if time.monotonic() > deadline:
                 break
             time.sleep(float(response.headers.get("Retry-After", 1)))
+        if unavailable and response.status_code == 409 and "/api/admin/payments/" in path:
+            self.lost_answers.append(path)
+        if unavailable and path.endswith("/webhook") and response.status_code == 200:
+            self.lost_answers.append(json.loads(kwargs["data"])["id"])
         if response.status_code not in expected:
             self.unexpected.append((path, response.status_code, response.text[:300]))
         return response
+
+    def settle_lost_answers(self) -> int:
+        """Where nobody was told that a payment was decided or an event processed, it was
+        done by a request whose answer was lost to a 503 (the database says which): that
+        request's answer is counted as the one that did it."""
+        settled = 0
+        for payment_id, decisions in self.bank_decisions.items():
+            if all(status != 200 for _, status in decisions):
+                status = Payment.objects.get(pk=payment_id).status
+                won = {"approved": "approve", "rejected": "reject"}[status]
+                assert f"/api/admin/payments/{payment_id}/{won}" in self.lost_answers
+                decisions[decisions.index((won, 409))] = (won, 200)
+                settled += 1
+        for event_id, answers in self.webhook_answers.items():
+            if (200, "processed") not in answers:
+                assert event_id in self.lost_answers
+                answers[answers.index((200, "duplicate"))] = (200, "processed")
+                settled += 1
+        return settled
 
     def reporter(self, admin_auth: dict) -> None:
         """An admin reading the token sync report over and over, as the load runs."""
         while self.running():
             with self.host_lock:
                 host = next(self.hosts)
-            answer = requests.get(f"{host}/api/admin/token-sync", headers=admin_auth, timeout=60)
+            try:
+                answer = requests.get(
+                    f"{host}/api/admin/token-sync", headers=admin_auth, timeout=60
+                )
+            except requests.RequestException as error:
+                self.no_answer.append(("/api/admin/token-sync", repr(error)[:200]))
+                continue
             self.reports.append(
                 (answer.status_code, answer.json().get("clean") if answer.ok else None)
             )
@@ -279,6 +323,7 @@ def test_mixed_workload_through_a_node_failure(gunicorn_server, fake_stripe_api,
     assert back is not None
     # The admin's report, read as the load ran, never blocked it and never saw drift.
     print(f"sync reports during the load: {dict(Counter(load.reports))}")
+    print(f"requests sent again for want of a whole answer: {load.no_answer}")
     assert {clean for status, clean in load.reports if status == 200} == {True}
     assert {status for status, _ in load.reports} <= {200, 503}
 
@@ -291,6 +336,7 @@ def test_mixed_workload_through_a_node_failure(gunicorn_server, fake_stripe_api,
     call_command("release_stale_holds", stdout=StringIO())
     assert not held.exists()
 
+    print(f"answers that did the work, lost to a 503: {load.settle_lost_answers()}")
     assert_database_agrees(load, opening, plan_tokens)
     assert_every_node_exact()
     for number in localcluster.NODES:
