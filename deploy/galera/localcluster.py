@@ -33,6 +33,8 @@ from pathlib import Path
 
 import MySQLdb
 
+from deploy.galera.clustercheck import healthy
+
 HERE = Path(__file__).resolve().parent
 ROOT = Path(os.environ.get("VOLX_CLUSTER_DIR", "/tmp/volx-cluster"))
 NODES = (1, 2, 3)
@@ -122,20 +124,7 @@ class Node:
             return {name: str(value) for name, value in cursor.fetchall()}
 
     def synced(self) -> bool:
-        state = self.status()
-        return state.get("wsrep_local_state_comment") == "Synced" and (
-            state.get("wsrep_ready") == "ON"
-        )
-
-    def pid(self) -> int | None:
-        try:
-            return int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-
-
-def node(number: int) -> Node:
-    return Node(number)
+        return healthy(self.status())  # what HAProxy's check admits
 
 
 def database_url(name: str = "test", port: int = HAPROXY_PORT) -> str:
@@ -189,12 +178,7 @@ def start() -> None:
 def stop() -> None:
     """Stop everything this module started and delete the cluster's data."""
     for pid_file in sorted(ROOT.glob("*.pid")):
-        try:
-            pid = int(pid_file.read_text().strip())
-            os.kill(pid, signal.SIGTERM)
-        except (ValueError, ProcessLookupError):
-            continue
-        _wait(lambda pid=pid: not _alive(pid), f"process {pid} to stop", seconds=60)
+        _stop(pid_file)
     shutil.rmtree(ROOT, ignore_errors=True)
 
 
@@ -208,11 +192,7 @@ def writer() -> int:
 
 def kill(number: int) -> None:
     """SIGKILL node `number`'s server, as a machine failure would stop it."""
-    target = Node(number)
-    pid = target.pid()
-    os.kill(pid, signal.SIGKILL)
-    _wait(lambda: not _alive(pid), f"node {number} to die")
-    target.pid_file.unlink(missing_ok=True)
+    _stop(Node(number).pid_file, signal.SIGKILL)
 
 
 def restart(number: int) -> None:
@@ -247,8 +227,8 @@ def backup(number: int, target: Path) -> None:
     _run([*common, "--prepare"])
 
 
-def restore(backup_dir: Path) -> str:
-    """Start a prepared backup as a new single server (no Galera); its DATABASE_URL base."""
+def restore(backup_dir: Path) -> None:
+    """Start a prepared backup as a new single server (no Galera) on RESTORED_PORT."""
     datadir = ROOT / "restored"
     shutil.rmtree(datadir, ignore_errors=True)
     _run(
@@ -281,16 +261,10 @@ def restore(backup_dir: Path) -> str:
         own_pid_file=True,
     )
     _wait(lambda: _answers(RESTORED_PORT), "the restored server to answer")
-    return database_url(port=RESTORED_PORT).rsplit("/", 1)[0]
 
 
 def stop_restored() -> None:
-    pid_file = ROOT / "restored.pid"
-    if pid_file.exists():
-        pid = int(pid_file.read_text().strip())
-        os.kill(pid, signal.SIGTERM)
-        _wait(lambda: not _alive(pid), "the restored server to stop", seconds=60)
-        pid_file.unlink(missing_ok=True)  # mariadbd deletes it as it stops
+    _stop(ROOT / "restored.pid")
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -334,6 +308,17 @@ def _answers(port: int) -> bool:
     with connection:
         connection.cursor().execute("SELECT 1")
     return True
+
+
+def _stop(pid_file: Path, sig: int = signal.SIGTERM) -> None:
+    """Signal the process of `pid_file` (if it still runs) and wait until it is gone."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, sig)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return
+    _wait(lambda: not _alive(pid), f"process {pid} to stop", seconds=60)
+    pid_file.unlink(missing_ok=True)  # mariadbd deletes its own as it stops; not when killed
 
 
 def _checks_healthy(target: Node) -> bool:
